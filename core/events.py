@@ -1,0 +1,131 @@
+"""Typed events the core reports to its callback.
+
+Every event is a small frozen dataclass. A front end receives them through the
+``on_event`` callback of :func:`core.job.run_job`, possibly from a worker thread.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Callable, Union
+
+
+class Stage(str, Enum):
+    PROBING = "probing"
+    LOADING_MODEL = "loading model"
+    INTERPOLATING = "interpolating"
+    FINALIZING = "finalizing"
+    DONE = "done"
+    ABORTED = "aborted"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class StageChanged:
+    stage: Stage
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class JobStarted:
+    """Facts about the job, sent once after probing and model loading."""
+
+    input: str
+    output: str
+    width: int
+    height: int
+    input_fps: float
+    output_fps: float
+    total_pairs: int
+    total_output_frames: int
+    model: str
+    device: str
+    precision: str
+    batch: int
+    codec: str
+
+
+@dataclass(frozen=True)
+class PairDone:
+    """One input pair is finished and all its output frames are queued for encoding."""
+
+    index: int
+    total: int
+    seconds: float
+    frames_written: int
+    interpolated: bool
+    pairs_per_second: float | None
+    eta_seconds: float | None
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class BatchChanged:
+    batch: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class OomBackoff:
+    old_batch: int
+    new_batch: int
+    scale: float
+    detail: str
+
+
+@dataclass(frozen=True)
+class Stalled:
+    stage: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class StageTimes:
+    """Cumulative seconds per pipeline stage (decode, upload, model, download, encode, wait)."""
+
+    seconds: dict[str, float]
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    level: str  # "debug" | "info" | "warning" | "error"
+    message: str
+    time: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class JobFailed:
+    message: str
+    aborted: bool = False
+
+
+@dataclass(frozen=True)
+class JobFinished:
+    output: str
+    input_frames: int
+    output_frames: int
+    pairs: int
+    interpolated_frames: int
+    seconds: float
+    duration: float
+
+
+Event = Union[
+    StageChanged,
+    JobStarted,
+    PairDone,
+    BatchChanged,
+    OomBackoff,
+    Stalled,
+    StageTimes,
+    LogRecord,
+    JobFailed,
+    JobFinished,
+]
+EventCallback = Callable[[Event], None]
+
+
+def ignore_event(event: Event) -> None:
+    """Default callback: drop the event."""

@@ -1,0 +1,46 @@
+"""Interpolators by name: the one place that maps ``--model`` to a class."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from core.errors import OptionError
+from core.interpolators.base import Interpolator
+
+
+def _blend(weights: str | None, **_: object) -> Interpolator:
+    from core.interpolators.blend import BlendInterpolator
+
+    return BlendInterpolator()
+
+
+def _flow(weights: str | None, **_: object) -> Interpolator:
+    from core.interpolators.flow import FlowInterpolator
+
+    return FlowInterpolator()
+
+
+# name -> (factory, needs weights)
+_FACTORIES: dict[str, tuple[Callable[..., Interpolator], bool]] = {
+    "flow": (_flow, False),
+    "blend": (_blend, False),
+}
+
+
+def register(name: str, factory: Callable[..., Interpolator], needs_weights: bool) -> None:
+    """Add a model family to ``--model``."""
+    _FACTORIES[name] = (factory, needs_weights)
+
+
+def model_names() -> list[str]:
+    return sorted(_FACTORIES)
+
+
+def create_interpolator(name: str, weights: str | None = None, **kwargs: object) -> Interpolator:
+    """Build the interpolator ``name``; raises OptionError for unknown names or missing weights."""
+    if name not in _FACTORIES:
+        raise OptionError(f"Unknown model {name!r}; choose one of: {', '.join(model_names())}.")
+    factory, needs_weights = _FACTORIES[name]
+    if needs_weights and not weights:
+        raise OptionError(f"--model {name} needs --weights PATH (a flownet.pkl or train_log/ folder).")
+    return factory(weights, **kwargs)

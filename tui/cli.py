@@ -1,0 +1,48 @@
+"""The ``framedeck`` command: argument parsing and dispatch to the sub-commands.
+
+Headless sub-commands (run, doctor, models, watch) never import textual; only
+``tui`` and ``demo`` load the console, and only when they are run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from core.errors import FramedeckError
+
+# Each module defines add_parser(subparsers) and sets a ``handler(args) -> int`` default.
+COMMAND_MODULES = [
+    "tui.commands.run",
+    "tui.commands.doctor",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="framedeck",
+        description="In-process video frame interpolation with upload-verified shutdown.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except FramedeckError as exc:
+        print(f"framedeck: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("framedeck: interrupted.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
