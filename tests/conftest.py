@@ -1,0 +1,27 @@
+"""Shared fixtures: the ../shared material, small thread counts for a 2-core machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+
+torch.set_num_threads(2)
+
+
+def shared_path(relative: str) -> Path:
+    """Path of a file under ../shared; fails the test loudly when it is missing."""
+    path = SHARED / relative
+    if not path.exists():
+        pytest.fail(f"test material missing: {path} (see ../shared/README.md)")
+    return path
+
+
+@pytest.fixture
+def shared() -> type:
+    """Gives tests ``shared("media/clips/...")``."""
+    return shared_path
