@@ -7,9 +7,9 @@ Every event is a small frozen dataclass. A front end receives them through the
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Callable, Union
 
 
 class Stage(str, Enum):
@@ -112,18 +112,18 @@ class JobFinished:
     duration: float
 
 
-Event = Union[
-    StageChanged,
-    JobStarted,
-    PairDone,
-    BatchChanged,
-    OomBackoff,
-    Stalled,
-    StageTimes,
-    LogRecord,
-    JobFailed,
-    JobFinished,
-]
+Event = (
+    StageChanged
+    | JobStarted
+    | PairDone
+    | BatchChanged
+    | OomBackoff
+    | Stalled
+    | StageTimes
+    | LogRecord
+    | JobFailed
+    | JobFinished
+)
 EventCallback = Callable[[Event], None]
 
 

@@ -1,0 +1,80 @@
+"""Deliberate faults for testing real runs: ``FRAMEDECK_INJECT``.
+
+Syntax: faults separated by ``;``, each ``kind@key=value[,key=value]``:
+``oom@pair=5`` (the fifth model forward raises an out-of-memory error once),
+``hang@pair=3,seconds=30`` (the third forward blocks for 30 s, or until the job is cancelled),
+``decode-error@frame=40`` and ``encode-error@frame=10`` (0-based frame indices).
+Only the core's fault hooks read this; nothing else changes behaviour.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+
+from core.errors import DecodeError, EncodeError, OptionError
+
+ENV_VAR = "FRAMEDECK_INJECT"
+
+
+class InjectedOutOfMemory(MemoryError):
+    """Raised by ``oom@pair=N``; handled exactly like a real out-of-memory error."""
+
+
+@dataclass
+class FaultPlan:
+    oom_forwards: set[int] = field(default_factory=set)
+    hang_forwards: dict[int, float] = field(default_factory=dict)
+    decode_error_frames: set[int] = field(default_factory=set)
+    encode_error_frames: set[int] = field(default_factory=set)
+
+    @classmethod
+    def parse(cls, text: str | None) -> FaultPlan:
+        plan = cls()
+        for part in (text or "").split(";"):
+            part = part.strip()
+            if not part:
+                continue
+            kind, _, args = part.partition("@")
+            values: dict[str, float] = {}
+            for item in filter(None, args.split(",")):
+                key, _, value = item.partition("=")
+                try:
+                    values[key.strip()] = float(value)
+                except ValueError:
+                    raise OptionError(f"{ENV_VAR}: cannot read {item!r} in {part!r}.") from None
+            try:
+                if kind == "oom":
+                    plan.oom_forwards.add(int(values["pair"]))
+                elif kind == "hang":
+                    plan.hang_forwards[int(values["pair"])] = values.get("seconds", 30.0)
+                elif kind == "decode-error":
+                    plan.decode_error_frames.add(int(values["frame"]))
+                elif kind == "encode-error":
+                    plan.encode_error_frames.add(int(values["frame"]))
+                else:
+                    raise OptionError(f"{ENV_VAR}: unknown fault {kind!r} in {part!r}.")
+            except KeyError as missing:
+                raise OptionError(f"{ENV_VAR}: {part!r} needs {missing.args[0]}=N.") from None
+        return plan
+
+    @classmethod
+    def from_env(cls) -> FaultPlan:
+        return cls.parse(os.environ.get(ENV_VAR))
+
+    def before_forward(self, forward: int, cancel: threading.Event) -> None:
+        """Called before the ``forward``-th model call (1-based)."""
+        if forward in self.hang_forwards:
+            cancel.wait(self.hang_forwards.pop(forward))
+        if forward in self.oom_forwards:
+            self.oom_forwards.discard(forward)
+            raise InjectedOutOfMemory(f"injected out-of-memory at forward {forward}")
+
+    def on_decode(self, frame: int) -> None:
+        if frame in self.decode_error_frames:
+            raise DecodeError(f"The input stream is corrupt at frame {frame} (injected fault).")
+
+    def on_encode(self, frame: int) -> None:
+        if frame in self.encode_error_frames:
+            raise EncodeError(f"The encoder failed at output frame {frame} (injected fault).")

@@ -1,0 +1,520 @@
+"""``run_job``: one whole interpolation job, input file to output file, in this process.
+
+This is the library entry point that the CLI, the console and user scripts share::
+
+    import threading
+    from core.job import run_job
+    from core.options import JobOptions
+
+    cancel = threading.Event()
+    result = run_job("in.mp4", "out.mp4", JobOptions(factor=2), on_event=print, cancel=cancel)
+
+It decodes in one thread, runs the model in the calling thread, encodes in another, and
+reports typed events (core/events.py) to ``on_event``. Setting ``cancel`` aborts between
+batches; while ``pause`` is set the job waits between batches. Any failure raises a
+:class:`core.errors.FramedeckError` with one sentence, after a ``JobFailed`` event, and
+leaves nothing at the output path.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+
+from core.device import resolve_device
+from core.errors import FramedeckError, JobAborted, ModelError, StallError
+from core.events import (
+    BatchChanged,
+    EventCallback,
+    JobFailed,
+    JobFinished,
+    JobStarted,
+    LogRecord,
+    OomBackoff,
+    PairDone,
+    Stage,
+    StageChanged,
+    StageTimes,
+    Stalled,
+    ignore_event,
+)
+from core.faults import FaultPlan
+from core.interpolators.base import Interpolator
+from core.interpolators.registry import create_interpolator
+from core.options import JobOptions
+from core.rate import RateEstimator
+from core.scenecut import PairKind, SceneCutDetector
+from core.schedule import OutputSchedule
+from core.video.probe import probe_video
+from core.video.reader import DecodedFrame, FrameReader
+from core.video.writer import EncoderSettings, VideoWriter
+
+STAGE_EVENT_INTERVAL = 1.0  # seconds between StageTimes events
+STALL_FACTOR = 10.0  # a stall is no pair within STALL_FACTOR x the median pair time...
+STALL_FLOOR = 20.0  # ...and never less than this many seconds
+
+
+@dataclass
+class _Slot:
+    """An output frame waiting for its picture (a source frame or a model result)."""
+
+    pts: int
+    pair: int
+    picture: np.ndarray | av.VideoFrame | None = None
+
+
+@dataclass
+class _Request:
+    slot: _Slot
+    frame0: DecodedFrame
+    frame1: DecodedFrame
+    t: float
+
+
+def _is_oom(exc: BaseException) -> bool:
+    oom_type = getattr(torch.cuda, "OutOfMemoryError", None)
+    return isinstance(exc, MemoryError) or (oom_type is not None and isinstance(exc, oom_type))
+
+
+class _Job:
+    """The state of one running job; ``run_job`` is its only user."""
+
+    def __init__(
+        self,
+        input_path: Path,
+        output_path: Path,
+        options: JobOptions,
+        emit: EventCallback,
+        cancel: threading.Event,
+        pause: threading.Event,
+        clock: Callable[[], float],
+        sleep: Callable[[float], None],
+        faults: FaultPlan,
+        interpolator: Interpolator | None,
+    ) -> None:
+        self.input_path = input_path
+        self.output_path = output_path
+        self.options = options
+        self.emit = emit
+        self.cancel = cancel
+        self.pause = pause
+        self.clock = clock
+        self.sleep = sleep
+        self.faults = faults
+        self.model = interpolator
+        self.stage = "decode"
+        self.timers = dict.fromkeys(("decode", "upload", "model", "download", "encode", "wait"), 0.0)
+        self.pending: deque[_Slot] = deque()
+        self.requests: list[_Request] = []
+        self.outstanding: dict[int, int] = {}
+        self.pair_started: dict[int, float] = {}
+        self.pair_interpolated: dict[int, bool] = {}
+        self.pair_times: list[float] = []
+        self.tensors: dict[int, torch.Tensor] = {}
+        self.forwards = 0
+        self.pairs_done = 0
+        self.interpolated = 0
+        self.last_progress = clock()
+        self.stall_error: StallError | None = None
+        self.stall_reported = False
+        self._abort = threading.Event()  # set by cancel or by the stall monitor
+
+    # -- small helpers -----------------------------------------------------------------------
+
+    def log(self, level: str, message: str) -> None:
+        self.emit(LogRecord(level, message))
+
+    def check_control(self) -> None:
+        """Honour abort and pause; called between batches."""
+        while True:
+            if self.stall_error is not None:
+                raise self.stall_error
+            if self.cancel.is_set():
+                raise JobAborted("The job was aborted; nothing was written to the output.")
+            if not self.pause.is_set():
+                return
+            self.sleep(0.05)
+            self.last_progress = self.clock()  # a paused job is not stalled
+
+    def tensor(self, frame: DecodedFrame) -> torch.Tensor:
+        """(3, H, W) float in [0, 1] on the job's device, converted once per frame."""
+        cached = self.tensors.get(frame.index)
+        if cached is None:
+            start = self.clock()
+            raw = torch.from_numpy(frame.rgb).to(self.device, non_blocking=True)
+            cached = raw.permute(2, 0, 1).float().div_(255.0)
+            self.timers["upload"] += self.clock() - start
+            self.tensors[frame.index] = cached
+        return cached
+
+    # -- the stall monitor -------------------------------------------------------------------
+
+    def stall_threshold(self) -> float:
+        recent = self.pair_times[-50:]
+        median = statistics.median(recent) if recent else 0.0
+        return max(STALL_FACTOR * median, STALL_FLOOR)
+
+    def watch_stalls(self, stop: threading.Event) -> None:
+        timeout = self.options.stall_timeout
+        while not stop.wait(0.2):
+            stalled_for = self.clock() - self.last_progress
+            limit = self.stall_threshold() if timeout is None else min(timeout, self.stall_threshold())
+            if stalled_for < limit:
+                self.stall_reported = False
+                continue
+            if not self.stall_reported:
+                self.stall_reported = True
+                self.emit(Stalled(self.stage, stalled_for))
+                self.log("warning", f"the {self.stage} stage has made no progress for {stalled_for:.0f} s")
+            if timeout is not None and stalled_for >= timeout:
+                self.stall_error = StallError(
+                    f"The {self.stage} stage made no progress for {stalled_for:.0f} s "
+                    f"(--stall-timeout {timeout:g}); the job was stopped and nothing was written."
+                )
+                self._abort.set()
+                return
+
+    # -- model calls with out-of-memory back-off ----------------------------------------------
+
+    def forward(self, requests: list[_Request]) -> list[torch.Tensor]:
+        """Interpolate ``requests``; on out-of-memory, halve the batch and redo the same pairs."""
+        assert self.model is not None
+        results: list[torch.Tensor] = []
+        i = 0
+        while i < len(requests):
+            chunk = requests[i : i + self.batch]
+            self.forwards += 1
+            self.stage = "model"
+            start = self.clock()
+            try:
+                self.faults.before_forward(self.forwards, self._abort)
+                if self.stall_error is not None:
+                    raise self.stall_error
+                img0 = torch.stack([self.tensor(r.frame0) for r in chunk])
+                img1 = torch.stack([self.tensor(r.frame1) for r in chunk])
+                t = torch.tensor([r.t for r in chunk], device=self.device, dtype=torch.float32)
+                with torch.inference_mode():
+                    out = self.model.interpolate(img0, img1, t)
+                    out = out.clamp(0, 1).mul(255).round_().to(torch.uint8).permute(0, 2, 3, 1)
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize(self.device)
+            except FramedeckError:
+                raise
+            except Exception as exc:
+                if not _is_oom(exc):
+                    raise ModelError(f"The model {self.options.model!r} failed: {exc}") from exc
+                del exc
+                self.recover_from_oom()
+                continue
+            self.timers["model"] += self.clock() - start
+            start = self.clock()
+            results.extend(out.cpu().numpy())
+            self.timers["download"] += self.clock() - start
+            i += len(chunk)
+        return results
+
+    def recover_from_oom(self) -> None:
+        gc.collect()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        if self.batch == 1:
+            raise ModelError(
+                "The model ran out of memory with one pair per batch; "
+                "try --scale 0.5 or a smaller input."
+            )
+        old, self.batch = self.batch, max(1, self.batch // 2)
+        self.emit(OomBackoff(old, self.batch, self.options.scale or 1.0, "out of memory"))
+        self.emit(BatchChanged(self.batch, "out-of-memory back-off"))
+        self.log("warning", f"out of memory: batch {old} -> {self.batch}, redoing the same pairs")
+
+    # -- scheduling ------------------------------------------------------------------------------
+
+    def add_pair(self, index: int, frame0: DecodedFrame, frame1: DecodedFrame) -> None:
+        kind = self.detector.compare(frame0.rgb, frame1.rgb)
+        if kind is PairKind.CUT:
+            self.log("info", f"scene cut between frames {frame0.index} and {frame1.index}")
+        slots = self.schedule.pair_slots(frame0.pts, frame1.pts)
+        self.pair_started[index] = self.clock()
+        self.pair_interpolated[index] = False
+        self.outstanding[index] = len(slots)
+        for s in slots:
+            slot = _Slot(s.pts, index)
+            self.pending.append(slot)
+            if s.t == 0 or kind is not PairKind.NORMAL:
+                slot.picture = frame0.source
+            else:
+                self.requests.append(_Request(slot, frame0, frame1, float(s.t)))
+                self.pair_interpolated[index] = True
+        if not slots:
+            self.finish_pair(index)
+
+    def add_tail(self, frame: DecodedFrame, duration: int) -> None:
+        for s in self.schedule.tail_slots(frame.pts, duration):
+            self.pending.append(_Slot(s.pts, -1, frame.source))
+
+    def run_requests(self) -> None:
+        if not self.requests:
+            return
+        requests, self.requests = self.requests, []
+        for request, picture in zip(requests, self.forward(requests), strict=True):
+            request.slot.picture = picture
+        self.interpolated += len(requests)
+        still_needed = {r.frame1.index for r in self.requests}
+        for key in [k for k in self.tensors if k not in still_needed]:
+            del self.tensors[key]
+
+    def flush(self, writer: VideoWriter) -> None:
+        """Write every leading slot whose picture is ready, in output order."""
+        while self.pending and self.pending[0].picture is not None:
+            slot = self.pending.popleft()
+            self.stage = "encode"
+            start = self.clock()
+            self.faults.on_encode(writer.frames_written)
+            writer.write(slot.picture, slot.pts)
+            self.timers["wait"] += self.clock() - start
+            if slot.pair >= 0:
+                self.outstanding[slot.pair] -= 1
+                if self.outstanding[slot.pair] == 0:
+                    self.finish_pair(slot.pair)
+
+    def finish_pair(self, index: int) -> None:
+        del self.outstanding[index]
+        seconds = self.clock() - self.pair_started.pop(index)
+        self.pair_times.append(seconds)
+        self.pairs_done += 1
+        self.last_progress = self.clock()
+        self.rate.update(self.pairs_done)
+        self.emit(
+            PairDone(
+                index=index,
+                total=max(self.total_pairs, self.pairs_done),
+                seconds=seconds,
+                frames_written=self.writer.frames_written,
+                interpolated=self.pair_interpolated.pop(index),
+                pairs_per_second=self.rate.rate,
+                eta_seconds=self.rate.eta,
+                elapsed=self.rate.elapsed,
+            )
+        )
+        now = self.clock()
+        if now - self.last_stage_event >= STAGE_EVENT_INTERVAL:
+            self.last_stage_event = now
+            self.emit(StageTimes(self.stage_times()))
+
+    def stage_times(self) -> dict[str, float]:
+        times = dict(self.timers)
+        times["decode"] = self.reader.decode_seconds
+        times["encode"] = self.writer.encode_seconds
+        return times
+
+    # -- the whole job -------------------------------------------------------------------------
+
+    def run(self) -> JobFinished:
+        started = self.clock()
+        self.emit(StageChanged(Stage.PROBING, str(self.input_path)))
+        self.info = info = probe_video(self.input_path)
+        self.device = resolve_device(self.options.device)
+        self.detector = SceneCutDetector(self.options.scene_cut)
+        self.schedule = OutputSchedule(
+            info.time_base, info.fps, self.options.factor, self.options.target_fps
+        )
+        input_frames = info.frame_count or max(1, round((info.duration or 0) * float(info.fps)))
+        self.total_pairs = max(0, input_frames - 1)
+        expected = self.schedule.expected_frames(input_frames, info.duration or 0.0)
+        self.log(
+            "info",
+            f"input {info.width}x{info.height} {info.codec} {float(info.fps):.3f} fps, "
+            f"about {input_frames} frames, audio streams: {info.audio_streams}",
+        )
+
+        self.emit(StageChanged(Stage.LOADING_MODEL, self.options.model))
+        if self.model is None:
+            self.model = create_interpolator(
+                self.options.model,
+                self.options.weights,
+                precision=self.options.precision,
+                scale=self.options.scale,
+            )
+        self.model.load(self.device)
+        self.batch = self.options.batch or (4 if self.device.type == "cuda" else 1)
+        precision = "fp32" if self.device.type == "cpu" else self.options.precision
+        settings = EncoderSettings(
+            codec=self.options.codec,
+            crf=self.options.crf,
+            preset=self.options.preset,
+            pix_fmt=self.options.pix_fmt,
+        )
+        self.rate = RateEstimator(self.total_pairs, clock=self.clock)
+        self.last_stage_event = self.clock()
+        stop_watch = threading.Event()
+        watcher = threading.Thread(target=self.watch_stalls, args=(stop_watch,), daemon=True)
+        with (
+            FrameReader(self.input_path, info, fault=self.faults.on_decode) as self.reader,
+            VideoWriter(
+                self.output_path,
+                width=info.width,
+                height=info.height,
+                time_base=self.schedule.time_base,
+                rate=self.schedule.rate,
+                settings=settings,
+                source=info,
+            ) as self.writer,
+        ):
+            for note in getattr(self.writer, "notes", []):
+                self.log("info", note)
+            self.emit(
+                JobStarted(
+                    input=str(self.input_path),
+                    output=str(self.output_path),
+                    width=info.width,
+                    height=info.height,
+                    input_fps=float(info.fps),
+                    output_fps=float(self.schedule.rate),
+                    total_pairs=self.total_pairs,
+                    total_output_frames=expected,
+                    model=self.model.name,
+                    device=str(self.device),
+                    precision=precision,
+                    batch=self.batch,
+                    codec=self.writer.codec_name,
+                )
+            )
+            self.emit(StageChanged(Stage.INTERPOLATING, f"{self.total_pairs} pairs"))
+            self.last_progress = self.clock()
+            watcher.start()
+            try:
+                previous = self.stream(self.reader)
+            finally:
+                stop_watch.set()
+                watcher.join()
+            self.emit(StageChanged(Stage.FINALIZING, str(self.output_path)))
+            self.writer.finish()
+        input_count = previous.index + 1
+        self.emit(StageTimes(self.stage_times()))
+        duration = float((self.end_pts - self.first_pts) * info.time_base)
+        result = JobFinished(
+            output=str(self.output_path),
+            input_frames=input_count,
+            output_frames=self.writer.frames_written,
+            pairs=self.pairs_done,
+            interpolated_frames=self.interpolated,
+            seconds=self.clock() - started,
+            duration=duration,
+        )
+        self.emit(StageChanged(Stage.DONE, str(self.output_path)))
+        self.emit(result)
+        return result
+
+    def stream(self, reader: FrameReader) -> DecodedFrame:
+        """Feed pairs through the model as frames arrive; returns the last input frame."""
+        previous: DecodedFrame | None = None
+        last_delta: int | None = None
+        frames = iter(reader)
+        while True:
+            self.check_control()
+            self.stage = "decode"
+            start = self.clock()
+            current = next(frames, None)
+            self.timers["wait"] += self.clock() - start
+            if current is None:
+                break
+            if previous is None:
+                self.first_pts = current.pts
+            else:
+                last_delta = current.pts - previous.pts
+                self.add_pair(previous.index, previous, current)
+                if len(self.requests) >= self.batch:
+                    self.run_requests()
+                self.flush(self.writer)
+            previous = current
+        if previous is None:
+            raise JobAborted("The input produced no frames; nothing was written.")
+        self.check_control()
+        self.run_requests()
+        self.flush(self.writer)
+        nominal = max(1, round(1 / (self.info.fps * self.info.time_base)))
+        tail = previous.duration or last_delta or nominal
+        self.add_tail(previous, tail)
+        self.end_pts = previous.pts + tail
+        self.flush(self.writer)
+        return previous
+
+
+def run_job(
+    input_path: str | Path,
+    output_path: str | Path,
+    options: JobOptions | None = None,
+    on_event: EventCallback = ignore_event,
+    cancel: threading.Event | None = None,
+    pause: threading.Event | None = None,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    faults: FaultPlan | None = None,
+    interpolator: Interpolator | None = None,
+) -> JobFinished:
+    """Interpolate ``input_path`` into ``output_path`` and return the summary.
+
+    ``options`` defaults to ``JobOptions()`` (2x with the weight-free ``flow`` model).
+    ``on_event`` receives every core event, from the calling thread. ``cancel`` and
+    ``pause`` are checked between batches. ``faults`` defaults to ``FRAMEDECK_INJECT``.
+    ``interpolator`` overrides ``options.model`` with a ready-made instance.
+    Raises :class:`core.errors.FramedeckError` (with one sentence) on any failure; the
+    model is unloaded and memory released whatever happens.
+    """
+    options = options or JobOptions()
+    options.validate()
+    job = _Job(
+        Path(input_path),
+        Path(output_path),
+        options,
+        on_event,
+        cancel or threading.Event(),
+        pause or threading.Event(),
+        clock,
+        sleep,
+        faults if faults is not None else FaultPlan.from_env(),
+        interpolator,
+    )
+    try:
+        return job.run()
+    except FramedeckError as exc:
+        _report_failure(on_event, exc)
+        raise
+    except Exception as exc:
+        error = FramedeckError(f"Unexpected failure: {type(exc).__name__}: {exc}")
+        _report_failure(on_event, error)
+        raise error from exc
+    finally:
+        _release(job)
+
+
+def _report_failure(on_event: EventCallback, exc: FramedeckError) -> None:
+    aborted = isinstance(exc, JobAborted)
+    on_event(StageChanged(Stage.ABORTED if aborted else Stage.FAILED, str(exc)))
+    on_event(JobFailed(str(exc), aborted=aborted))
+
+
+def _release(job: _Job) -> None:
+    """Unload the model and return memory to the pre-job baseline."""
+    if job.model is not None:
+        job.model.unload()
+    job.tensors.clear()
+    job.requests.clear()
+    job.pending.clear()
+    device = getattr(job, "device", None)
+    job.model = None
+    gc.collect()
+    if device is not None and device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.empty_cache()

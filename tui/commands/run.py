@@ -1,0 +1,105 @@
+"""``framedeck run``: the headless front end over :func:`core.job.run_job`."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import TextIO
+
+from core.events import Event, JobFinished, JobStarted, LogRecord, PairDone, Stalled
+from core.rate import format_eta
+from tui.commands.job_args import add_job_arguments, job_options_from_args
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("run", help="interpolate a video headless, with progress lines")
+    add_job_arguments(parser)
+    parser.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
+    parser.set_defaults(handler=handle)
+
+
+class ProgressPrinter:
+    """Turns core events into plain lines: at most one progress line per ``interval``."""
+
+    def __init__(
+        self,
+        out: TextIO = sys.stderr,
+        clock: Callable[[], float] = time.monotonic,
+        interval: float = 1.0,
+        quiet: bool = False,
+    ) -> None:
+        self.out = out
+        self.clock = clock
+        self.interval = interval
+        self.quiet = quiet
+        self.last_line = -float("inf")
+        self.output_fps = 0.0
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, JobStarted):
+            self.output_fps = event.output_fps
+            self.line(
+                f"{event.input} -> {event.output}: {event.width}x{event.height}, "
+                f"{event.input_fps:.3f} -> {event.output_fps:.3f} fps, model {event.model} "
+                f"on {event.device} ({event.precision}), batch {event.batch}, codec {event.codec}"
+            )
+        elif isinstance(event, PairDone):
+            now = self.clock()
+            if now - self.last_line >= self.interval or event.index + 1 >= event.total:
+                self.last_line = now
+                rate = f"{event.pairs_per_second:.2f}" if event.pairs_per_second else "-"
+                self.line(
+                    f"pairs {event.index + 1}/{event.total}  {rate} pairs/s  "
+                    f"ETA {format_eta(event.eta_seconds)}  frames {event.frames_written}"
+                )
+        elif isinstance(event, Stalled):
+            self.line(f"warning: the {event.stage} stage has made no progress for {event.seconds:.0f} s")
+        elif isinstance(event, LogRecord) and event.level in ("warning", "error"):
+            self.line(f"{event.level}: {event.message}")
+
+    def line(self, text: str) -> None:
+        if not self.quiet:
+            print(text, file=self.out, flush=True)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from core.job import run_job  # imported here so `framedeck --help` stays fast
+
+    options = job_options_from_args(args)
+    cancel = threading.Event()
+    previous = _install_sigint(cancel)
+    try:
+        result = run_job(
+            args.input, args.output, options, on_event=ProgressPrinter(quiet=args.quiet), cancel=cancel
+        )
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    print(summary(result))
+    return 0
+
+
+def summary(result: JobFinished) -> str:
+    return (
+        f"wrote {result.output}: {result.output_frames} frames ({result.duration:.3f} s) from "
+        f"{result.input_frames} input frames, {result.interpolated_frames} interpolated, "
+        f"in {result.seconds:.1f} s"
+    )
+
+
+def _install_sigint(cancel: threading.Event):  # noqa: ANN202 - returns a signal handler
+    """First Ctrl-C asks the job to abort cleanly; a second one interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def on_sigint(signum: int, frame: object) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        print("\naborting after the current batch (Ctrl-C again to interrupt)", file=sys.stderr)
+        cancel.set()
+
+    return signal.signal(signal.SIGINT, on_sigint)
