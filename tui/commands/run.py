@@ -91,7 +91,7 @@ def summary(result: JobFinished) -> str:
     )
 
 
-def _install_sigint(cancel: threading.Event):  # noqa: ANN202 - returns a signal handler
+def _install_sigint(cancel: threading.Event):
     """First Ctrl-C asks the job to abort cleanly; a second one interrupts at once."""
     if threading.current_thread() is not threading.main_thread():
         return None
