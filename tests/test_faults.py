@@ -1,0 +1,41 @@
+"""FRAMEDECK_INJECT parsing and hooks."""
+
+import threading
+
+import pytest
+
+from core.errors import DecodeError, EncodeError, OptionError
+from core.faults import FaultPlan, InjectedOutOfMemory
+
+
+def test_parse_all_kinds():
+    plan = FaultPlan.parse("oom@pair=5; hang@pair=3,seconds=30;decode-error@frame=40;encode-error@frame=10")
+    assert plan.oom_forwards == {5}
+    assert plan.hang_forwards == {3: 30.0}
+    assert plan.decode_error_frames == {40}
+    assert plan.encode_error_frames == {10}
+
+
+@pytest.mark.parametrize("text", ["boom@pair=1", "oom@frame=2", "oom@pair=x"])
+def test_bad_specs_are_one_sentence(text):
+    with pytest.raises(OptionError, match="FRAMEDECK_INJECT"):
+        FaultPlan.parse(text)
+
+
+def test_oom_fires_once_and_hang_is_released_by_cancel():
+    plan = FaultPlan.parse("oom@pair=2;hang@pair=1,seconds=60")
+    cancel = threading.Event()
+    cancel.set()  # a set event releases the hang at once
+    plan.before_forward(1, cancel)
+    with pytest.raises(InjectedOutOfMemory):
+        plan.before_forward(2, cancel)
+    plan.before_forward(2, cancel)  # only once
+
+
+def test_decode_and_encode_hooks():
+    plan = FaultPlan.parse("decode-error@frame=4;encode-error@frame=7")
+    plan.on_decode(3)
+    with pytest.raises(DecodeError, match="frame 4"):
+        plan.on_decode(4)
+    with pytest.raises(EncodeError, match="frame 7"):
+        plan.on_encode(7)
