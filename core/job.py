@@ -51,6 +51,7 @@ from core.events import (
 from core.faults import FaultPlan
 from core.interpolators.base import Interpolator
 from core.interpolators.registry import create_interpolator
+from core.memory import cuda_facts, degrade, gib, is_out_of_memory, preflight
 from core.options import JobOptions
 from core.rate import RateEstimator
 from core.scenecut import PairKind, SceneCutDetector
@@ -79,11 +80,6 @@ class _Request:
     frame0: DecodedFrame
     frame1: DecodedFrame
     t: float
-
-
-def _is_oom(exc: BaseException) -> bool:
-    oom_type = getattr(torch.cuda, "OutOfMemoryError", None)
-    return isinstance(exc, MemoryError) or (oom_type is not None and isinstance(exc, oom_type))
 
 
 class _Job:
@@ -187,10 +183,11 @@ class _Job:
     # -- model calls with out-of-memory back-off ----------------------------------------------
 
     def forward(self, requests: list[_Request]) -> list[torch.Tensor]:
-        """Interpolate ``requests``; on out-of-memory, halve the batch and redo the same pairs."""
+        """Interpolate ``requests``; on out-of-memory, free, back off and redo the same pairs."""
         assert self.model is not None
         results: list[torch.Tensor] = []
         i = 0
+        retried_at_one = False
         while i < len(requests):
             chunk = requests[i : i + self.batch]
             self.forwards += 1
@@ -211,31 +208,50 @@ class _Job:
             except FramedeckError:
                 raise
             except Exception as exc:
-                if not _is_oom(exc):
+                if not is_out_of_memory(exc):
                     raise ModelError(f"The model {self.options.model!r} failed: {exc}") from exc
+                detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
                 del exc
-                self.recover_from_oom()
+                img0 = img1 = t = None
+                self.free_cached_memory()
+                retried_at_one = self.back_off(detail, retried_at_one)
                 continue
             self.timers["model"] += self.clock() - start
             start = self.clock()
             results.extend(out.cpu().numpy())
             self.timers["download"] += self.clock() - start
             i += len(chunk)
+            retried_at_one = False
         return results
 
-    def recover_from_oom(self) -> None:
+    def free_cached_memory(self) -> None:
         gc.collect()
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
-        if self.batch == 1:
-            raise ModelError(
-                "The model ran out of memory with one pair per batch; "
-                "try --scale 0.5 or a smaller input."
-            )
-        old, self.batch = self.batch, max(1, self.batch // 2)
-        self.emit(OomBackoff(old, self.batch, self.options.scale or 1.0, "out of memory"))
-        self.emit(BatchChanged(self.batch, "out-of-memory back-off"))
-        self.log("warning", f"out of memory: batch {old} -> {self.batch}, redoing the same pairs")
+
+    def back_off(self, detail: str, retried_at_one: bool) -> bool:
+        """Halve the batch; at batch 1 retry once, then lower the scale or tile.
+
+        Returns whether the next try is a retry at batch 1.
+        """
+        assert self.model is not None
+        old = self.batch
+        if self.batch > 1:
+            self.batch = max(1, self.batch // 2)
+            action = f"batch {old} -> {self.batch}"
+            self.emit(BatchChanged(self.batch, "out-of-memory back-off"))
+            retry = False
+        elif not retried_at_one:
+            action = "retrying the same pair once after freeing memory"
+            retry = True
+        else:
+            self.model = degrade(self.model)
+            action = f"now running {self.model.name}"
+            retry = False
+        scale = float(getattr(self.model, "scale", None) or 1.0)
+        self.emit(OomBackoff(old, self.batch, scale, f"{detail}; {action}"))
+        self.log("warning", f"out of memory ({detail}): {action}; the same pairs are redone")
+        return retry
 
     # -- scheduling ------------------------------------------------------------------------------
 
@@ -346,7 +362,7 @@ class _Job:
                 scale=self.options.scale,
             )
         self.model.load(self.device)
-        self.batch = self.options.batch or (4 if self.device.type == "cuda" else 1)
+        self.batch = self.choose_batch(info.height, info.width)
         precision = "fp32" if self.device.type == "cpu" else self.options.precision
         settings = EncoderSettings(
             codec=self.options.codec,
@@ -414,6 +430,30 @@ class _Job:
         self.emit(StageChanged(Stage.DONE, str(self.output_path)))
         self.emit(result)
         return result
+
+    def choose_batch(self, height: int, width: int) -> int:
+        """The user's --batch, else 1 on the CPU, else the preflight's choice on CUDA."""
+        assert self.model is not None
+        if self.device.type != "cuda":
+            return self.options.batch or 1
+        self.log("info", cuda_facts(self.device))
+        if self.options.batch:
+            return self.options.batch
+        for _ in range(4):
+            choice = preflight(self.model, self.device, height, width)
+            if choice.batch >= 1:
+                self.log("info", f"batch {choice.batch}: {choice.reason}")
+                return choice.batch
+            self.free_cached_memory()
+            try:
+                self.model = degrade(self.model)
+            except ModelError:
+                break
+            self.log("warning", f"one pair does not fit ({choice.reason}); trying {self.model.name}")
+        raise ModelError(
+            f"One pair at {width}x{height} needs {gib(choice.per_pair_bytes)} of GPU memory "
+            f"but only {gib(choice.free_bytes)} is free."
+        )
 
     def stream(self, reader: FrameReader) -> DecodedFrame:
         """Feed pairs through the model as frames arrive; returns the last input frame."""
