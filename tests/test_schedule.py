@@ -1,5 +1,6 @@
 """Output timing: exact slots for factors, target rates and variable-rate input."""
 
+import itertools
 from fractions import Fraction
 
 import pytest
@@ -9,7 +10,7 @@ from core.schedule import OutputSchedule
 
 def all_slots(schedule: OutputSchedule, pts: list[int], last_duration: int):
     slots = []
-    for a, b in zip(pts, pts[1:], strict=False):
+    for a, b in itertools.pairwise(pts):
         slots += schedule.pair_slots(a, b)
     slots += schedule.tail_slots(pts[-1], last_duration)
     return slots
@@ -23,7 +24,7 @@ def test_factor_gives_n_times_frames_evenly_spaced(factor):
     assert len(slots) == n * factor
     assert schedule.rate == Fraction(30000, 1001) * factor
     times = [s.pts * schedule.time_base for s in slots]
-    gaps = {b - a for a, b in zip(times, times[1:], strict=False)}
+    gaps = {b - a for a, b in itertools.pairwise(times)}
     assert gaps == {Fraction(1001, 30000 * factor)}
     # the duration is the input's: last slot ends exactly where the input ends
     assert times[-1] + Fraction(1001, 30000 * factor) == Fraction(n * step, 30000)
