@@ -1,0 +1,214 @@
+"""``rife`` and ``torchscript``: in-process learnt interpolators.
+
+Both take the protocol's RGB frames in [0, 1], pad to the model's multiple and crop back.
+RIFE was trained on BGR frames, so channels are swapped on the way in and out. On CUDA
+the default is fp16 autocast (warp sampling stays fp32) with channels-last tensors;
+on the CPU, fp32. Batches of pairs (each with its own t) go through one forward.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+from core.errors import ModelError, OptionError
+from core.interpolators.base import pad_to_multiple
+from core.models.feature_cache import FeatureCache
+from core.models.loader import LoadedModel, load_rife
+from core.models.rife_425 import IFNet425
+from core.models.rife_hdv3 import IFNetHDv3, interpolate_dyadic
+from core.models.torchscript_model import load_torchscript, module_int
+from core.models.warp import clear_grids
+
+FULL_HD_PIXELS = 1920 * 1088
+
+
+def choose_scale(height: int, width: int) -> float:
+    """Flow scale when none is given: 1.0 up to 1080p, 0.5 above."""
+    return 1.0 if height * width <= FULL_HD_PIXELS else 0.5
+
+
+def use_fp16(precision: str, device: torch.device) -> bool:
+    """auto means fp16 on CUDA and fp32 elsewhere."""
+    if precision not in ("auto", "fp16", "fp32"):
+        raise OptionError(f"--precision must be auto, fp16 or fp32, got {precision!r}.")
+    return precision == "fp16" or (precision == "auto" and device.type == "cuda")
+
+
+class _Base:
+    """Shared precision, layout and padding handling."""
+
+    name = "learnt"
+
+    def __init__(
+        self,
+        weights: str | Path,
+        precision: str = "auto",
+        scale: float | None = None,
+        channels_last: bool | None = None,
+        **_: object,
+    ) -> None:
+        self.weights = weights
+        self.precision = precision
+        self.scale = scale
+        self.channels_last = channels_last
+        self.device = torch.device("cpu")
+        self.fp16 = False
+
+    def _setup(self, device: torch.device) -> None:
+        self.device = torch.device(device)
+        self.fp16 = use_fp16(self.precision, self.device)
+        if self.channels_last is None:
+            self.channels_last = self.device.type == "cuda"
+
+    @contextlib.contextmanager
+    def _running(self) -> Iterator[None]:
+        with torch.no_grad():
+            if self.fp16:
+                with torch.autocast(device_type=self.device.type, dtype=torch.float16):
+                    yield
+            else:
+                yield
+
+    def _prepare(self, img: torch.Tensor, multiple: int, bgr: bool) -> torch.Tensor:
+        x = img.to(self.device, torch.float32)
+        if bgr:
+            x = x.flip(1)
+        x, _, _ = pad_to_multiple(x, multiple)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    @staticmethod
+    def _finish(out: torch.Tensor, height: int, width: int, bgr: bool) -> torch.Tensor:
+        out = out[..., :height, :width].float()
+        if bgr:
+            out = out.flip(1)
+        return out.clamp(0.0, 1.0).contiguous()
+
+    @property
+    def precision_used(self) -> str:
+        return "fp16" if self.fp16 else "fp32"
+
+
+class RifeInterpolator(_Base):
+    """RIFE 4.6-4.26 or v3.x HDv3 weights, family detected from the file."""
+
+    name = "rife"
+
+    def __init__(self, weights: str | Path, **kwargs: object) -> None:
+        super().__init__(weights, **kwargs)  # type: ignore[arg-type]
+        self.model: LoadedModel | None = None
+        self.cache = FeatureCache()
+        self.scale_used: float | None = self.scale
+
+    @property
+    def label(self) -> str:
+        return self.model.family.label if self.model else "RIFE (not loaded)"
+
+    def load(self, device: torch.device) -> None:
+        self._setup(device)
+        model = load_rife(self.weights)
+        net = model.net.to(self.device)
+        if self.channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        model.net = net
+        self.model = model
+        self.cache.clear()
+
+    def interpolate(self, img0: torch.Tensor, img1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if self.model is None:
+            raise ModelError("The RIFE model is not loaded.")
+        net = self.model.net
+        h, w = img0.shape[-2:]
+        if self.scale_used is None:
+            self.scale_used = choose_scale(h, w)
+        scale = self.scale_used
+        multiple = net.multiple(scale)
+        x0 = self._prepare(img0, multiple, bgr=True)
+        x1 = self._prepare(img1, multiple, bgr=True)
+        times = t.to(self.device, torch.float32).reshape(-1)
+        with self._running():
+            if isinstance(net, IFNetHDv3):
+                out = interpolate_dyadic(net, x0, x1, [float(v) for v in times], scale)
+            elif isinstance(net, IFNet425):
+                f0, f1 = self._features(net, img0, img1, x0, x1)
+                out = net(x0, x1, times.view(-1, 1, 1, 1), scale, f0, f1)
+            else:
+                out = net(x0, x1, times.view(-1, 1, 1, 1), scale)
+        return self._finish(out, h, w, bgr=True)
+
+    def _features(
+        self, net: IFNet425, img0: torch.Tensor, img1: torch.Tensor, x0: torch.Tensor, x1: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        b = x0.shape[0]
+        raw = [frame for pair in zip(img0, img1, strict=True) for frame in pair]
+        padded = torch.stack((x0, x1), 1).reshape(2 * b, *x0.shape[1:])
+        feats = self.cache.resolve(raw, padded, net.features)
+        feats = feats.reshape(b, 2, *feats.shape[1:])
+        f0, f1 = feats[:, 0], feats[:, 1]
+        if self.channels_last:
+            f0 = f0.contiguous(memory_format=torch.channels_last)
+            f1 = f1.contiguous(memory_format=torch.channels_last)
+        return f0, f1
+
+    def unload(self) -> None:
+        self.model = None
+        self.cache.clear()
+        clear_grids()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
+class TorchScriptInterpolator(_Base):
+    """Any TorchScript module called as ``module(img0, img1, t)``.
+
+    Frames go in as the protocol's RGB (B, 3, H, W) in [0, 1] (BGR if the module has a true
+    ``bgr`` attribute), padded to its ``multiple`` attribute (default 64); t is (B, 1, 1, 1).
+    """
+
+    name = "torchscript"
+
+    def __init__(self, weights: str | Path, **kwargs: object) -> None:
+        super().__init__(weights, **kwargs)  # type: ignore[arg-type]
+        self.module: torch.jit.ScriptModule | None = None
+
+    def load(self, device: torch.device) -> None:
+        self._setup(device)
+        self.module = load_torchscript(self.weights, self.device)
+
+    def interpolate(self, img0: torch.Tensor, img1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if self.module is None:
+            raise ModelError("The TorchScript model is not loaded.")
+        h, w = img0.shape[-2:]
+        bgr = bool(module_int(self.module, "bgr", 0))
+        multiple = max(1, module_int(self.module, "multiple", 64))
+        x0 = self._prepare(img0, multiple, bgr)
+        x1 = self._prepare(img1, multiple, bgr)
+        times = t.to(self.device, torch.float32).view(-1, 1, 1, 1)
+        try:
+            with self._running():
+                out = self.module(x0, x1, times)
+        except RuntimeError as exc:
+            first = (str(exc).strip().splitlines() or ["unknown error"])[0][:160]
+            raise ModelError(f"The TorchScript model failed: {first}") from None
+        if not isinstance(out, torch.Tensor) or out.shape != x0.shape:
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ModelError(f"The TorchScript model returned {got}, expected {tuple(x0.shape)}.")
+        return self._finish(out, h, w, bgr)
+
+    def unload(self) -> None:
+        self.module = None
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
+def make_rife(weights: str | None, **kwargs: object) -> RifeInterpolator:
+    return RifeInterpolator(weights or "", **kwargs)
+
+
+def make_torchscript(weights: str | None, **kwargs: object) -> TorchScriptInterpolator:
+    return TorchScriptInterpolator(weights or "", **kwargs)
