@@ -16,6 +16,7 @@ from core.errors import FramedeckError
 COMMAND_MODULES = [
     "tui.commands.run",
     "tui.commands.doctor",
+    "tui.commands.models",
 ]
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from core.errors import OptionError
 from core.interpolators.base import Interpolator
+from core.interpolators.rife import make_rife, make_torchscript
 
 
 def _blend(weights: str | None, **_: object) -> Interpolator:
@@ -24,6 +25,8 @@ def _flow(weights: str | None, **_: object) -> Interpolator:
 _FACTORIES: dict[str, tuple[Callable[..., Interpolator], bool]] = {
     "flow": (_flow, False),
     "blend": (_blend, False),
+    "rife": (make_rife, True),
+    "torchscript": (make_torchscript, True),
 }
 
 

