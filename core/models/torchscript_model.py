@@ -21,13 +21,17 @@ def load_torchscript(spec: str | Path, device: torch.device) -> torch.jit.Script
         raise ModelError(f"TorchScript module not found: {spec} is not a file.")
     if not zipfile.is_zipfile(path):
         raise ModelError(f"{path} is not a TorchScript archive (a zip written by torch.jit.save).")
+    with zipfile.ZipFile(path) as zf:
+        names = zf.namelist()
+    if not any(n.endswith("constants.pkl") or "/code/" in n for n in names):
+        raise ModelError(f"{path} is a plain weights file, not TorchScript; try --model rife.")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             module = torch.jit.load(str(path), map_location=device)
-    except (RuntimeError, ValueError, OSError) as exc:
-        first = (str(exc).strip().splitlines() or ["unknown error"])[0][:160]
-        raise ModelError(f"{path} could not be loaded as TorchScript: {first}") from None
+    except (RuntimeError, ValueError, OSError, zipfile.BadZipFile) as exc:
+        kind = type(exc).__name__
+        raise ModelError(f"{path} could not be loaded as TorchScript ({kind}).") from None
     return module.eval()
 
 
