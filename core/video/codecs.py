@@ -1,0 +1,64 @@
+"""Which video encoders framedeck offers, and which of them actually open on this machine."""
+
+from __future__ import annotations
+
+import functools
+from fractions import Fraction
+
+import av
+
+from core.errors import OptionError
+
+ENCODERS = ("libx264", "libx265", "h264_nvenc", "hevc_nvenc", "ffv1")
+NVENC = ("h264_nvenc", "hevc_nvenc")
+CHOICES = ("auto", *ENCODERS)
+
+# A size every listed encoder accepts (NVENC refuses very small frames).
+_TRIAL_SIZE = (256, 256)
+
+
+@functools.cache
+def encoder_opens(name: str) -> bool:
+    """True when a tiny encoder context of ``name`` opens here (NVENC needs a GPU and driver)."""
+    try:
+        context = av.CodecContext.create(name, "w")
+    except (av.FFmpegError, ValueError):
+        return False
+    context.width, context.height = _TRIAL_SIZE
+    context.pix_fmt = "bgr0" if name == "ffv1" else "yuv420p"
+    context.time_base = Fraction(1, 25)
+    context.framerate = Fraction(25)
+    if name == "libx265":
+        context.options = {"x265-params": "log-level=none"}
+    try:
+        context.open()
+    except (av.FFmpegError, ValueError, OSError):
+        return False
+    finally:
+        del context
+    return True
+
+
+def available_encoders() -> dict[str, bool]:
+    """For ``framedeck doctor``: each offered encoder and whether it opens on this machine."""
+    return {name: encoder_opens(name) for name in ENCODERS}
+
+
+def resolve_codec(name: str) -> str:
+    """Turn a codec option into an encoder name that opens here.
+
+    "auto" means h264_nvenc where it opens, else libx264. Anything else must be one of
+    ENCODERS and must open; otherwise OptionError with one sentence.
+    """
+    choice = name.strip().lower()
+    if choice == "auto":
+        return "h264_nvenc" if encoder_opens("h264_nvenc") else "libx264"
+    if choice not in ENCODERS:
+        raise OptionError(f"Unknown codec {name!r}; choose one of {', '.join(CHOICES)}.")
+    if not encoder_opens(choice):
+        if choice in NVENC:
+            raise OptionError(
+                f"The {choice} encoder does not open on this machine (it needs an NVIDIA GPU and driver); use libx264, libx265 or auto."
+            )
+        raise OptionError(f"The {choice} encoder is not available in this build of libav; choose another codec.")
+    return choice
