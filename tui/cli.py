@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "tui.commands.run",
     "tui.commands.doctor",
     "tui.commands.models",
+    "tui.commands.watch",
 ]
 
 
