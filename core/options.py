@@ -7,7 +7,7 @@ from fractions import Fraction
 
 from core.errors import OptionError
 
-DEFAULT_SCENE_CUT = 0.3
+DEFAULT_SCENE_CUT = 0.2
 
 
 @dataclass
