@@ -119,6 +119,7 @@ class _Job:
         self.tensors: dict[int, torch.Tensor] = {}
         self.forwards = 0
         self.pairs_done = 0
+        self.frames_queued = 0
         self.interpolated = 0
         self.last_progress = clock()
         self.stall_error: StallError | None = None
@@ -295,7 +296,8 @@ class _Job:
             slot = self.pending.popleft()
             self.stage = "encode"
             start = self.clock()
-            self.faults.on_encode(writer.frames_written)
+            self.faults.on_encode(self.frames_queued)
+            self.frames_queued += 1
             writer.write(slot.picture, slot.pts)
             self.timers["wait"] += self.clock() - start
             if slot.pair >= 0:

@@ -1,0 +1,267 @@
+"""The whole pipeline through run_job and `framedeck run`: real PyAV, real torch."""
+
+from __future__ import annotations
+
+import threading
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+
+from core.errors import DecodeError, EncodeError, JobAborted, StallError
+from core.events import JobFailed, JobFinished, JobStarted, OomBackoff, PairDone, Stalled
+from core.faults import FaultPlan
+from core.interpolators.blend import BlendInterpolator
+from core.job import run_job
+from core.options import JobOptions
+from tests.clips import moving_frames, read_frames, write_frames
+from tui.cli import main
+
+
+def blend_options(**kw) -> JobOptions:
+    return JobOptions(model="blend", codec="ffv1", **kw)
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+class CountingBlend(BlendInterpolator):
+    def __init__(self) -> None:
+        self.calls = 0
+        self.pairs = 0
+
+    def interpolate(self, img0, img1, t):
+        self.calls += 1
+        self.pairs += img0.shape[0]
+        return super().interpolate(img0, img1, t)
+
+
+def test_carphone_factor_2_gives_240_frames_at_5994_with_the_input_duration(shared, tmp_path):
+    clip = shared("media/clips/carphone_176x144_2997fps.mp4")
+    out = tmp_path / "out.mp4"
+    assert main(["run", str(clip), "-o", str(out), "--factor", "2", "--quiet"]) == 0
+    with av.open(str(clip)) as src, av.open(str(out)) as dst:
+        s, d = src.streams.video[0], dst.streams.video[0]
+        assert d.average_rate == Fraction(60000, 1001)
+        frames = list(dst.decode(video=0))
+        assert len(frames) == 240
+        in_duration = float(s.duration * s.time_base)
+        step = frames[1].time - frames[0].time
+        assert frames[-1].time + step == pytest.approx(in_duration, abs=1e-3)
+        assert in_duration == pytest.approx(4.004, abs=1e-3)
+
+
+@pytest.mark.parametrize("factor", [2, 3, 4])
+def test_factor_frame_count_timing_and_lossless_passthrough(tmp_path, factor):
+    frames = moving_frames(9)
+    src = write_frames(tmp_path / "in.mkv", frames, fps=Fraction(24))
+    out = tmp_path / "out.mkv"
+    result = run_job(src, out, blend_options(factor=factor))
+    got, times = read_frames(out)
+    _, in_times = read_frames(src)
+    assert result.output_frames == len(got) == 9 * factor
+    step = in_times[1] - in_times[0]
+    expected = [a + (b - a) * k / factor for a, b in zip(in_times, [*in_times[1:], in_times[-1] + step], strict=True)
+                for k in range(factor)]
+    assert times == pytest.approx(expected, abs=1.1e-3)  # mkv keeps 1 ms timestamps
+    assert result.duration == pytest.approx(9 / 24, abs=2e-3)
+    for i, original in enumerate(frames):  # input frames come back bit-exact
+        assert np.array_equal(got[i * factor], original)
+    # the tail holds the last frame for `factor` frames
+    for k in range(factor):
+        assert np.array_equal(got[8 * factor + k], frames[8])
+    # a blend run reproduces the directly computed average (ffv1 is lossless end to end)
+    for k in range(1, factor):
+        t = k / factor
+        expected = np.round(frames[0] * (1 - t) + frames[1] * t)
+        assert np.abs(got[k].astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_target_fps_16_to_60(tmp_path):
+    frames = moving_frames(32)
+    src = write_frames(tmp_path / "in.mkv", frames, fps=Fraction(16))
+    out = tmp_path / "out.mkv"
+    result = run_job(src, out, blend_options(target_fps=Fraction(60)))
+    got, times = read_frames(out)
+    assert len(got) == result.output_frames == 120  # 2 s at 60 fps
+    assert times == pytest.approx([i / 60 for i in range(120)], abs=6e-4)
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].average_rate == 60
+
+
+def test_variable_frame_rate_input_uses_timestamps(tmp_path):
+    frames = moving_frames(5)
+    pts = [0, 40, 120, 130, 200]
+    src = write_frames(tmp_path / "vfr.mkv", frames, fps=Fraction(25), pts=pts, time_base=Fraction(1, 1000))
+    out = tmp_path / "out.mkv"
+    run_job(src, out, blend_options(factor=2, scene_cut=None))
+    _, times = read_frames(out)
+    assert times[:8] == pytest.approx([0, 0.02, 0.04, 0.08, 0.12, 0.125, 0.13, 0.165])
+    assert len(times) == 10
+
+
+def test_audio_is_copied_and_in_sync(tmp_path):
+    frames = moving_frames(24, width=64, height=48)
+    src = write_frames(tmp_path / "in.mp4", frames, fps=Fraction(24), codec="libx264", pix_fmt="yuv420p",
+                       audio_seconds=1.0)
+    out = tmp_path / "out.mp4"
+    run_job(src, out, JobOptions(model="blend", factor=2, codec="libx264"))
+
+    def audio_packets(path):
+        with av.open(str(path)) as c:
+            a = c.streams.audio[0]
+            return a.codec_context.name, [(p.pts, p.size) for p in c.demux(a) if p.size]
+
+    codec_in, packets_in = audio_packets(src)
+    codec_out, packets_out = audio_packets(out)
+    assert codec_out == codec_in == "aac"
+    assert packets_out == packets_in  # packet for packet, same timestamps
+
+
+def test_middle_frame_is_better_than_blend_on_real_motion(tmp_path):
+    frames = moving_frames(6, width=96, height=64, speed=4.0)
+    truth = moving_frames(12, width=96, height=64, speed=2.0)  # half-steps of the same motion
+    src = write_frames(tmp_path / "in.mkv", frames)
+    scores = {}
+    for model in ("flow", "blend"):
+        out = tmp_path / f"{model}.mkv"
+        run_job(src, out, JobOptions(model=model, codec="ffv1", factor=2))
+        got, _ = read_frames(out)
+        # compare the inner region (edges have no source for the incoming texture)
+        errs = [np.abs(got[2 * i + 1][:, 8:-8].astype(int) - truth[2 * i + 1][:, 8:-8]).mean()
+                for i in range(5)]
+        scores[model] = float(np.mean(errs))
+    assert scores["flow"] < scores["blend"] * 0.5
+
+
+def test_scene_cut_repeats_the_earlier_frame_and_duplicates_skip_the_model(tmp_path):
+    a = moving_frames(4, seed=1)
+    b = moving_frames(4, seed=2)
+    frames = [*a, a[-1].copy(), *b]  # a duplicate at 3->4, a cut at 4->5
+    src = write_frames(tmp_path / "in.mkv", frames)
+    model = CountingBlend()
+    out = tmp_path / "out.mkv"
+    result = run_job(src, out, blend_options(factor=2), interpolator=model)
+    got, _ = read_frames(out)
+    assert np.array_equal(got[2 * 4 + 1], frames[4])  # across the cut: the earlier frame repeats
+    assert np.array_equal(got[2 * 3 + 1], frames[3])  # duplicate: no model call needed
+    assert model.pairs == result.interpolated_frames == len(frames) - 1 - 2
+
+    model_off = CountingBlend()
+    run_job(src, tmp_path / "off.mkv", blend_options(factor=2, scene_cut=None), interpolator=model_off)
+    assert model_off.pairs == len(frames) - 1 - 1  # only the duplicate is skipped
+
+
+def test_events_and_abort_mid_run_leave_nothing(tmp_path):
+    src = write_frames(tmp_path / "in.mkv", moving_frames(20))
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    cancel = threading.Event()
+    seen = []
+
+    def on_event(event):
+        seen.append(event)
+        if isinstance(event, PairDone) and event.index == 4:
+            cancel.set()
+
+    with pytest.raises(JobAborted):
+        run_job(src, out_dir / "out.mkv", blend_options(), on_event=on_event, cancel=cancel)
+    assert leftovers(out_dir) == []
+    assert any(isinstance(e, JobStarted) for e in seen)
+    assert [e.index for e in seen if isinstance(e, PairDone)] == [0, 1, 2, 3, 4]
+    assert isinstance(seen[-1], JobFailed) and seen[-1].aborted
+
+
+def test_pause_holds_the_job_between_batches(tmp_path):
+    src = write_frames(tmp_path / "in.mkv", moving_frames(6))
+    pause = threading.Event()
+    done = []
+    sleeps = []
+
+    def on_event(event):
+        if isinstance(event, PairDone):
+            done.append(event.index)
+            if event.index == 1:
+                pause.set()
+
+    def fake_sleep(seconds):
+        sleeps.append(seconds)
+        if len(sleeps) == 3:
+            assert done == [0, 1]  # nothing moved while paused
+            pause.clear()
+
+    result = run_job(src, tmp_path / "o.mkv", blend_options(), on_event=on_event, pause=pause, sleep=fake_sleep)
+    assert len(sleeps) == 3 and result.pairs == 5
+
+
+def test_injected_oom_recovers_with_the_same_frames(tmp_path):
+    src = write_frames(tmp_path / "in.mkv", moving_frames(10))
+    clean, faulty = tmp_path / "clean.mkv", tmp_path / "faulty.mkv"
+    run_job(src, clean, blend_options(factor=3, batch=4))
+    events = []
+    run_job(src, faulty, blend_options(factor=3, batch=4), on_event=events.append,
+            faults=FaultPlan.parse("oom@pair=2;oom@pair=4"))
+    a, _ = read_frames(clean)
+    b, _ = read_frames(faulty)
+    assert len(a) == len(b) == 30 and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    backoffs = [e for e in events if isinstance(e, OomBackoff)]
+    assert [(e.old_batch, e.new_batch) for e in backoffs] == [(4, 2), (2, 1)]
+
+
+def test_injected_oom_at_batch_one_retries_the_same_pair(tmp_path, monkeypatch):
+    src = write_frames(tmp_path / "in.mkv", moving_frames(8))
+    clean, faulty = tmp_path / "clean.mkv", tmp_path / "faulty.mkv"
+    assert main(["run", str(src), "-o", str(clean), "--model", "blend", "--codec", "ffv1", "--quiet"]) == 0
+    monkeypatch.setenv("FRAMEDECK_INJECT", "oom@pair=5")
+    assert main(["run", str(src), "-o", str(faulty), "--model", "blend", "--codec", "ffv1", "--quiet"]) == 0
+    a, _ = read_frames(clean)
+    b, _ = read_frames(faulty)
+    assert len(a) == len(b) == 16 and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def test_injected_hang_with_stall_timeout_stops_and_leaves_nothing(tmp_path, capsys, monkeypatch):
+    src = write_frames(tmp_path / "in.mkv", moving_frames(8))
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    monkeypatch.setenv("FRAMEDECK_INJECT", "hang@pair=3,seconds=30")
+    code = main(["run", str(src), "-o", str(out_dir / "o.mkv"), "--model", "blend", "--stall-timeout", "1"])
+    assert code == StallError.exit_code
+    err = capsys.readouterr().err
+    assert "model stage made no progress" in err and "--stall-timeout 1" in err
+    assert leftovers(out_dir) == []
+
+
+def test_stalled_event_names_the_stage(tmp_path):
+    src = write_frames(tmp_path / "in.mkv", moving_frames(5))
+    events = []
+    with pytest.raises(StallError):
+        run_job(src, tmp_path / "o.mkv", blend_options(stall_timeout=0.5), on_event=events.append,
+                faults=FaultPlan.parse("hang@pair=2,seconds=20"))
+    stalls = [e for e in events if isinstance(e, Stalled)]
+    assert stalls and stalls[0].stage == "model"
+
+
+@pytest.mark.parametrize(("spec", "error", "words"), [
+    ("decode-error@frame=4", DecodeError, "frame 4"),
+    ("encode-error@frame=3", EncodeError, "frame 3"),
+])
+def test_injected_io_errors_fail_cleanly(tmp_path, spec, error, words):
+    src = write_frames(tmp_path / "in.mkv", moving_frames(10))
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    with pytest.raises(error, match=words):
+        run_job(src, out_dir / "o.mkv", blend_options(), faults=FaultPlan.parse(spec))
+    assert leftovers(out_dir) == []
+
+
+def test_finished_event_and_library_defaults(tmp_path):
+    src = write_frames(tmp_path / "in.mkv", moving_frames(4))
+    events = []
+    result = run_job(src, tmp_path / "o.mkv", on_event=events.append)  # flow, 2x, auto codec
+    assert isinstance(events[-1], JobFinished) and events[-1] == result
+    assert result.output_frames == 8 and result.input_frames == 4
+    assert torch.get_num_threads() >= 1
