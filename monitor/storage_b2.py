@@ -149,9 +149,12 @@ class B2Storage:
 
     def find_by_id(self, file_id: str) -> RemoteFile | None:
         try:
-            return _remote(self.bucket.get_file_info_by_id(file_id))
+            version = self.bucket.get_file_info_by_id(file_id)
         except FileNotPresent:
             return None
+        if getattr(version, "action", "upload") != "upload":
+            return None  # a hide marker or an unfinished large file is no stored file
+        return _remote(version)
 
 
 def _remote(version) -> RemoteFile:
