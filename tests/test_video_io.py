@@ -11,7 +11,7 @@ import av
 import numpy as np
 import pytest
 
-from core.errors import DecodeError, InputError, OptionError, OutputError
+from core.errors import DecodeError, EncodeError, InputError, OptionError, OutputError
 from core.video.codecs import available_encoders, resolve_codec
 from core.video.probe import VideoInfo, probe_video
 from core.video.reader import FrameReader
@@ -495,3 +495,36 @@ def test_unwritable_folder_is_an_output_error(h264_clip: Path, tmp_path: Path, m
     ):
         pass
     assert list(locked.iterdir()) == []
+
+
+def test_reader_extrapolates_missing_pts(tmp_path: Path) -> None:
+    """A raw H.264 elementary stream has no timestamps at all."""
+    src = write_frames(tmp_path / "raw.h264", moving_frames(8), codec="libx264", pix_fmt="yuv420p")
+    with av.open(str(src)) as container:
+        assert all(f.pts is None for f in container.decode(video=0))
+    info = probe_video(src)
+    with FrameReader(src, info) as reader:
+        got = list(reader)
+    assert len(got) == 8 and reader.dropped == 0
+    step = got[1].pts - got[0].pts
+    assert step > 0
+    assert [f.pts for f in got] == [i * step for i in range(8)]
+    assert [f.time for f in got] == [f.pts * info.time_base for f in got]
+
+
+def test_writer_failure_surfaces_as_encode_error_and_leaves_nothing(h264_clip: Path, tmp_path: Path) -> None:
+    def fault(index: int) -> None:
+        if index == 3:
+            raise EncodeError("injected encoder fault at frame 3.")
+
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    info = probe_video(h264_clip)
+    with pytest.raises(EncodeError, match="injected encoder fault"), VideoWriter(
+        out_dir / "o.mp4", width=W, height=H, time_base=info.time_base, rate=info.fps,
+        settings=EncoderSettings("libx264"), source=info, queue_size=1, fault=fault,
+    ) as writer:
+        for i, rgb in enumerate(moving_frames(30)):
+            writer.write(rgb, i * 512)
+        writer.finish()
+    assert list(out_dir.iterdir()) == []

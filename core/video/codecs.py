@@ -39,6 +39,20 @@ def encoder_opens(name: str) -> bool:
     return True
 
 
+def encoder_opens_with(name: str, width: int, height: int, pix_fmt: str, options: dict[str, str]) -> bool:
+    """True when ``name`` opens for this exact size, pixel format and options (not cached)."""
+    try:
+        context = av.CodecContext.create(name, "w")
+        context.width, context.height, context.pix_fmt = width, height, pix_fmt
+        context.time_base = Fraction(1, 25)
+        context.framerate = Fraction(25)
+        context.options = dict(options)
+        context.open()
+    except (av.FFmpegError, ValueError, OSError):
+        return False
+    return True
+
+
 def available_encoders() -> dict[str, bool]:
     """For ``framedeck doctor``: each offered encoder and whether it opens on this machine."""
     return {name: encoder_opens(name) for name in ENCODERS}

@@ -18,7 +18,7 @@ import numpy as np
 
 from core.errors import EncodeError, FramedeckError, OutputError
 from core.video.audio import AudioCarrier
-from core.video.codecs import NVENC, resolve_codec
+from core.video.codecs import NVENC, encoder_opens_with, resolve_codec
 from core.video.formats import choose_pix_fmt, encoder_options
 from core.video.probe import VideoInfo
 
@@ -81,6 +81,9 @@ class VideoWriter:
     into place; ``abort`` (or leaving the ``with`` block without ``finish``) deletes it.
     Each frame's duration is the distance to the next frame's pts; the last frame's is
     ``finish(end_pts)`` minus its pts, else the previous distance.
+    ffv1 may go into .mp4 (libav writes and reads it back), but .mkv is the usual home for it.
+    The temporary file's audio timestamps are the source's; a muxer that forbids negative
+    timestamps (Matroska) shifts audio and video together, so sync is kept.
     """
 
     def __init__(
@@ -109,6 +112,8 @@ class VideoWriter:
         self.notes: list[str] = []
         self.pix_fmt = choose_pix_fmt(self.codec_name, settings.pix_fmt, source, width, height, self.notes)
         self.options = encoder_options(self.codec_name, settings, self.notes)
+        if settings.codec.strip().lower() == "auto" and self.codec_name in NVENC:
+            self._fall_back_from_nvenc(source)
         self.frames_written = 0  # frames handed to the encoder
         self.encode_seconds = 0.0
         self.temp_path: Path | None = None
@@ -125,6 +130,16 @@ class VideoWriter:
         self._durations: dict[int, int] = {}  # pts -> duration of frames inside the encoder
         self._finished = False
         self._closed = False
+
+    def _fall_back_from_nvenc(self, source: VideoInfo) -> None:
+        """'auto' chose NVENC; use libx264 when NVENC refuses this frame size (it has a minimum)."""
+        if encoder_opens_with(self.codec_name, self.width, self.height, self.pix_fmt, self.options):
+            return
+        refused = self.codec_name
+        self.codec_name, self.notes = "libx264", []
+        self.pix_fmt = choose_pix_fmt("libx264", self.settings.pix_fmt, source, self.width, self.height, self.notes)
+        self.options = encoder_options("libx264", self.settings, self.notes)
+        self.notes.append(f"{refused} refused {self.width}x{self.height}; encoding with libx264 instead")
 
     # -- setup -----------------------------------------------------------------------------
 
