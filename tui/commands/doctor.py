@@ -1,0 +1,27 @@
+"""``framedeck doctor``: print what this machine offers a job."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from core.doctor import broken_required, collect_report, format_report
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "doctor", help="check python, torch, CUDA, NVML, encoders and free disk on this machine"
+    )
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    """Print the report; exit 1 when something framedeck cannot run without is broken."""
+    rows = collect_report()
+    print(format_report(rows))
+    broken = broken_required(rows)
+    if broken:
+        names = ", ".join(row.label for row in broken)
+        print(f"framedeck: cannot run here: {names} broken (see above).", file=sys.stderr)
+        return 1
+    return 0
