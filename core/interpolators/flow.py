@@ -37,6 +37,24 @@ def to_gray_u8(frames: torch.Tensor) -> list[np.ndarray]:
     return [np.ascontiguousarray(g) for g in host]
 
 
+def flow_size(h: int, w: int, max_pixels: int) -> tuple[int, int]:
+    """(height, width) at which flow is estimated: the frame's own, or scaled to max_pixels."""
+    if h * w <= max_pixels:
+        return h, w
+    scale = math.sqrt(max_pixels / float(h * w))
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
+def upscale_flow(flow: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize of (B, 2, h, w) flow to ``size`` with its vectors rescaled to match."""
+    h, w = flow.shape[-2:]
+    if (h, w) == tuple(size):
+        return flow
+    out = F.interpolate(flow, size=tuple(size), mode="bilinear", align_corners=False)
+    gain = torch.tensor([size[1] / w, size[0] / h], device=flow.device, dtype=flow.dtype)
+    return out * gain.view(1, 2, 1, 1)
+
+
 class FlowInterpolator:
     """DIS flow + flow reversal + bidirectional warp and blend; no weights."""
 
@@ -81,10 +99,13 @@ class FlowInterpolator:
             self.load(img0.device)
         flow01, flow10 = self._flows(img0, img1)
         t = t.to(device=img0.device, dtype=torch.float32).view(-1)
+        # Reversal runs at flow resolution; only the reversed flows are brought up to frame size.
         flow_t0, _ = reverse_flow(flow01, t)
         flow_t1, _ = reverse_flow(flow10, 1.0 - t)
-        warped0 = backward_warp(img0, flow_t0.to(img0.dtype))
-        warped1 = backward_warp(img1, flow_t1.to(img1.dtype))
+        flow_t = upscale_flow(torch.cat([flow_t0, flow_t1]), img0.shape[-2:]).to(img0.dtype)
+        b = img0.shape[0]
+        warped0 = backward_warp(img0, flow_t[:b])
+        warped1 = backward_warp(img1, flow_t[b:])
         w1 = t.to(img0.dtype).view(-1, 1, 1, 1)
         return (warped0 + (warped1 - warped0) * w1).clamp_(0.0, 1.0)
 
@@ -96,7 +117,7 @@ class FlowInterpolator:
         return dis
 
     def _flows(self, img0: torch.Tensor, img1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, 2, H, W) float32 flows 0->1 and 1->0 on the frames' device, once per distinct pair."""
+        """Flows 0->1 and 1->0 (B, 2, h, w) at flow resolution on the frames' device, once per distinct pair."""
         b = img0.shape[0]
         source: list[int] = []  # row -> index into `distinct`
         distinct: list[int] = []  # rows whose flows must be computed (or come from the cache)
@@ -137,24 +158,18 @@ class FlowInterpolator:
         )
 
     def _estimate(self, img0: torch.Tensor, img1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """DIS both ways for every row, two calls at a time; returns (B, 2, H, W) each."""
+        """DIS both ways for every row, two calls at a time, at flow resolution (see flow_size)."""
         h, w = img0.shape[-2:]
-        scale = min(1.0, math.sqrt(self.max_flow_pixels / float(h * w)))
-        fh, fw = max(1, round(h * scale)), max(1, round(w * scale))
-        both = torch.cat([img0, img1])
+        fh, fw = flow_size(h, w, self.max_flow_pixels)
+        gray = to_gray_u8(torch.cat([img0, img1]))
         if (fh, fw) != (h, w):
-            both = F.interpolate(both, size=(fh, fw), mode="area")
-        gray = to_gray_u8(both)
+            gray = [cv2.resize(g, (fw, fh), interpolation=cv2.INTER_AREA) for g in gray]
         b = img0.shape[0]
         jobs = [(gray[i], gray[b + i]) for i in range(b)] + [(gray[b + i], gray[i]) for i in range(b)]
         futures = [self._pool.submit(self._dis_flow, a, c) for a, c in jobs]
         results = [f.result() for f in futures]
         self.flow_calls += len(jobs)
         flow = torch.from_numpy(np.stack(results)).permute(0, 3, 1, 2).to(img0.device)
-        if (fh, fw) != (h, w):
-            flow = F.interpolate(flow, size=(h, w), mode="bilinear", align_corners=False)
-            flow[:, 0] *= w / fw
-            flow[:, 1] *= h / fh
         return flow[:b].contiguous(), flow[b:].contiguous()
 
     def _dis_flow(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
