@@ -25,8 +25,8 @@ Controls (thread-safe, callable from a UI thread while ``step()`` runs)
     ``stop_now()``            verified / countdown / awaiting -> stopping; returns False
                               and logs why in any other state (never before K/K).
     ``set_dry_run(bool)``     allowed until stopping starts; returns False after.
-    ``cancel()``              anything not final -> cancelled (aborts an upload at its
-                              next progress report). Nothing is stopped afterwards.
+    ``cancel()``              anything before stopping -> cancelled (aborts an upload at
+                              its next progress report). Nothing is stopped afterwards.
 
 Read-only attributes for a display
     ``state``, ``target`` (URL without secrets), ``dry_run``, ``verify_only``,
@@ -230,6 +230,9 @@ class Watchdog:
     def cancel(self) -> None:
         with self._lock:
             if self.finished:
+                return
+            if self.state is WatchState.STOPPING:
+                self._log("warning", "too late to cancel: the stop is already under way")
                 return
             self._cancel_requested = True
             if not self._busy or self.state is not WatchState.UPLOADING:

@@ -256,6 +256,12 @@ def test_reports_when_the_instance_did_not_stop(setup, tmp_path):
     watchdog = make(dry_run=False, countdown=0, poll_interval=5.0, poll_timeout=30.0)
     watchdog.action = NeverStops("stop-my-box", runner)
     watchdog.file_ready(local)
+    while watchdog.state is not WatchState.STOPPING:
+        watchdog.step()
+        clock.sleep(0.5)
+    watchdog.step()  # runs the action, then polls
+    watchdog.cancel()  # too late: refused
+    assert watchdog.state is WatchState.STOPPING
     drive(watchdog, clock)
     assert runner.calls == [["stop-my-box"]]
     assert watchdog.state is WatchState.FAILED and "did not stop" in watchdog.message
