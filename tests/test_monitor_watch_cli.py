@@ -164,3 +164,18 @@ def test_user_errors_are_one_sentence_and_never_show_the_key(folders):
     code, text = run([*base, "--upload", f"b2://{BUCKET}/x", "--b2-key-file", str(key_path), "--countdown", "0",
                       "--sentinel", str(folders / "s.json")], api_factory=account.factory)
     assert code == 0 and account.key not in text
+
+
+def test_registered_in_the_framedeck_command(folders, capsys):
+    from tui.cli import main
+
+    write_random(folders / "in" / "a.mp4", 2_000)
+    code = main(
+        ["watch", "--watch-dir", str(folders / "in"), "--upload", f"file://{folders / 'out'}",
+         "--check-interval", "0", "--countdown", "0", "--scan-interval", "0.05", "--stable-checks", "2",
+         "--sentinel", str(folders / "s.json")]
+    )
+    assert code == 0, capsys.readouterr()
+    assert "STOPPING INSTANCE" in capsys.readouterr().out and (folders / "s.json").exists()
+    assert main(["watch", "--watch-dir", str(folders / "missing"), "--upload", "file:///tmp"]) == 2
+    assert "does not exist" in capsys.readouterr().err
