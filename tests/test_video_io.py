@@ -528,3 +528,23 @@ def test_writer_failure_surfaces_as_encode_error_and_leaves_nothing(h264_clip: P
             writer.write(rgb, i * 512)
         writer.finish()
     assert list(out_dir.iterdir()) == []
+
+
+def test_reader_truncated_faststart_mp4_is_an_error(tmp_path: Path) -> None:
+    """With the index at the front, a cut mp4 still opens; the header's frame count exposes the cut."""
+    src = tmp_path / "fast.mp4"
+    with av.open(str(src), "w", options={"movflags": "faststart"}) as out:
+        stream = out.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+        for i, rgb in enumerate(noise_frames(30)):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    data = src.read_bytes()
+    src.write_bytes(data[: len(data) // 2])
+    info = probe_video(src)
+    assert info.frame_count == 30
+    with pytest.raises(DecodeError, match=r"corrupt at frame \d+ of about 30"), FrameReader(src, info) as reader:
+        for _ in reader:
+            pass

@@ -73,7 +73,7 @@ class FrameReader:
         self.decode_seconds = 0.0
         self.dropped = 0
         self.packets = 0  # non-empty packets demuxed
-        self.shown_packets = 0  # of those, the ones not flagged 'discard' (edit lists)
+        self.discarded_packets = 0  # of those, the ones flagged 'discard' (edit lists trim them)
         self._queue: queue.Queue[DecodedFrame | _End | _Failure] = queue.Queue(max(1, queue_size))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -193,7 +193,7 @@ class FrameReader:
                     break
                 if packet.size:
                     self.packets += 1
-                    self.shown_packets += not packet.is_discard
+                    self.discarded_packets += packet.is_discard
                 frames = packet.decode()
             except av.FFmpegError as exc:
                 raise self._corrupt(index + self.dropped, exc.strerror or type(exc).__name__) from None
@@ -242,11 +242,11 @@ class FrameReader:
         """Raise DecodeError when the stream produced fewer frames than its header promised."""
         produced = decoded + self.dropped
         header = self.info.frame_count
-        if produced < self.shown_packets:
-            raise self._corrupt(produced, "the decoder skipped damaged data")
         if header:
-            if self.packets < header:
-                raise self._corrupt(produced, "the stream ends early")
+            # Each header frame is a packet; one that gave no picture was lost or silently skipped.
+            if produced + self.discarded_packets < header:
+                reason = "the stream ends early" if self.packets < header else "the decoder skipped damaged data"
+                raise self._corrupt(produced, reason)
             return
         seconds = stream_seconds(stream)
         if seconds is None or first_pts is None or last_pts is None:
