@@ -416,7 +416,7 @@ class _Job:
                 stop_watch.set()
                 watcher.join()
             self.emit(StageChanged(Stage.FINALIZING, str(self.output_path)))
-            self.writer.finish()
+            self.writer.finish(self.schedule.output_pts(self.end_pts))
         input_count = previous.index + 1
         self.emit(StageTimes(self.stage_times()))
         duration = float((self.end_pts - self.first_pts) * info.time_base)

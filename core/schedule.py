@@ -63,6 +63,13 @@ class OutputSchedule:
             Slot(j, (j / self.target_fps - tau0) / (tau1 - tau0)) for j in range(first, end)
         ]
 
+    def output_pts(self, input_pts: int) -> int:
+        """The first output pts at or after the input instant ``input_pts``."""
+        if self.factor is not None:
+            return input_pts * self.factor
+        assert self.target_fps is not None
+        return _ceil(input_pts * self.input_time_base * self.target_fps)
+
     def tail_slots(self, pts_last: int, duration: int) -> list[Slot]:
         """Slots that hold the last input frame for its duration (all with t = 0)."""
         duration = max(1, duration)

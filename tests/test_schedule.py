@@ -68,3 +68,9 @@ def test_expected_frames_and_bad_arguments():
         OutputSchedule(Fraction(1, 25), Fraction(25))
     with pytest.raises(ValueError):
         schedule.pair_slots(5, 5)
+
+
+def test_output_pts_of_an_input_instant():
+    assert OutputSchedule(Fraction(1, 1000), Fraction(25), factor=3).output_pts(40) == 120
+    target = OutputSchedule(Fraction(1, 1000), Fraction(25), target_fps=Fraction(60))
+    assert target.output_pts(1000) == 60 and target.output_pts(1001) == 61
