@@ -249,3 +249,20 @@ def test_abort_leaves_nothing_and_keeps_existing_destination(source, tmp_path) -
         raise RuntimeError("stop")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.mp4"]
     assert output.read_bytes() == b"old"
+
+
+def test_same_frame_object_written_many_times(source, tmp_path) -> None:
+    info, frames = source
+    still = av.VideoFrame.from_ndarray(frames[0], format="rgb24").reformat(format="yuv420p")
+    moving = [
+        av.VideoFrame.from_ndarray(f, format="rgb24").reformat(format="yuv420p") for f in frames[:3]
+    ]
+    pictures = [still] * 12 + [moving[i % 3] for i in range(24)]  # shared objects in flight at once
+    out = _encode(
+        SegmentedVideoWriter, tmp_path / "same.mp4", info, pictures, segment_frames=4, workers=3
+    )
+    assert _frame_pts(out) == [i * STEP for i in range(36)]
+    decoded, _ = read_frames(out)
+    for index, expected in ((5, 0), (12, 0), (13, 1), (35, 2)):
+        scores = [psnr(decoded[index], frames[k]) for k in range(3)]
+        assert int(np.argmax(scores)) == expected

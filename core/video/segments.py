@@ -123,6 +123,7 @@ class SegmentedVideoWriter:
         self._order: queue.Queue[_Segment | None] = queue.Queue()
         self._current: _Segment | None = None
         self._frame_pts = array("q")  # pts of every dispatched frame, in order
+        self._in_flight: dict[int, int] = {}  # id() of av.VideoFrames waiting or encoding
         self._reorder: int | None = None  # the encoders' reorder delay in frames
         self._packets_muxed = 0
         self._pending: tuple[Picture, int] | None = None
@@ -253,6 +254,11 @@ class SegmentedVideoWriter:
             self._order.put(self._current)
             self._todo.put(self._current)
         assert self._current is not None
+        if isinstance(picture, av.VideoFrame):
+            with self._lock:
+                if id(picture) in self._in_flight:
+                    picture = _copy_frame(picture)  # its pts is set when it is encoded
+                self._in_flight[id(picture)] = self._in_flight.get(id(picture), 0) + 1
         self._frame_pts.append(pts)
         self._current.frames.put((picture, pts, duration, index))
         self.frames_written += 1
@@ -406,6 +412,12 @@ class SegmentedVideoWriter:
             durations[pts] = duration
             packets = ctx.encode(frame)
             self._slots.release()
+            if isinstance(picture, av.VideoFrame):
+                with self._lock:
+                    if self._in_flight.get(id(picture), 0) > 1:
+                        self._in_flight[id(picture)] -= 1
+                    else:
+                        self._in_flight.pop(id(picture), None)
             self._hand_over(segment, packets, durations, done=False)
             with self._ready:
                 self.frames_encoded += 1
@@ -502,6 +514,13 @@ class SegmentedVideoWriter:
             self._reorder = max(0, round((first - encoder_dts) / step))
         j = self._packets_muxed - self._reorder
         return self._frame_pts[j] if j >= 0 else first + j * step
+
+
+def _copy_frame(frame: av.VideoFrame) -> av.VideoFrame:
+    """A copy of ``frame`` with its own buffers and colour tags."""
+    copy = av.VideoFrame.from_ndarray(frame.to_ndarray(), format=frame.format.name)
+    copy.colorspace, copy.color_range = frame.colorspace, frame.color_range
+    return copy
 
 
 class _Stopped(Exception):
