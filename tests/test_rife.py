@@ -13,6 +13,7 @@ from core.errors import ModelError, OptionError
 from core.interpolators.base import Interpolator
 from core.interpolators.registry import create_interpolator
 from core.interpolators.rife import RifeInterpolator, TorchScriptInterpolator, choose_scale
+from core.memory import degrade
 from core.models.detect import strip_prefix
 from core.models.loader import load_rife
 from core.models.rife_425 import FiveBlockConfig, IFNet425
@@ -298,17 +299,28 @@ def test_random_v4_families_run_through_the_wrapper(version, tmp_path):
     a, b = frames(36, 52, b=2)
     out = it.interpolate(a, b, torch.tensor([0.3, 0.6]))
     assert out.shape == a.shape and torch.isfinite(out).all()
-    assert it.model.net.multiple(1.0) == 32 and it.scale_used == 1.0
+    assert it.model.net.multiple(1.0) == 32 and it.scale == 1.0
     it.unload()
     assert it.model is None
     with pytest.raises(ModelError, match="not loaded"):
         it.interpolate(a, b, torch.tensor([0.5]))
 
 
-def test_scale_choice_by_frame_size():
+def test_scale_choice_by_frame_size_and_back_off(tmp_path):
     assert choose_scale(1080, 1920) == 1.0
     assert choose_scale(2160, 3840) == 0.5
     assert IFNet425.multiple(0.5) == 128 and IFNet425.multiple(1.0) == 64
+    torch.manual_seed(4)
+    save_official(IFNet425(FiveBlockConfig((32, 32, 16, 16, 8))), tmp_path / "small.pkl", prefix=False)
+    it = RifeInterpolator(tmp_path / "small.pkl", precision="fp32")
+    it.load(torch.device("cpu"))
+    a, b = frames(40, 40)
+    it.interpolate(a, b, torch.tensor([0.5]))
+    assert it.scale == 1.0 and it.cache.entries
+    degrade(it)  # the OOM back-off halves the scale of a model that has one
+    assert it.scale == 0.5 and not it.cache.entries
+    out = it.interpolate(a, b, torch.tensor([0.5]))  # features now padded to 128
+    assert out.shape == a.shape and torch.isfinite(out).all()
 
 
 # ---------------------------------------------------------------- torchscript
@@ -360,7 +372,7 @@ def middlebury_psnr(it: RifeInterpolator) -> float:
 
 
 def test_rife_425_middlebury_psnr(rife425):
-    rife425.scale_used = 1.0
+    rife425.set_scale(1.0)
     assert abs(middlebury_psnr(rife425) - 33.22) < 0.1
 
 

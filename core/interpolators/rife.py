@@ -95,7 +95,11 @@ class _Base:
 
 
 class RifeInterpolator(_Base):
-    """RIFE 4.6-4.26 or v3.x HDv3 weights, family detected from the file."""
+    """RIFE 4.6-4.26 or v3.x HDv3 weights, family detected from the file.
+
+    ``scale`` is the flow scale in use: the one asked for, else chosen from the first
+    frame size (:func:`choose_scale`); :meth:`set_scale` changes it.
+    """
 
     name = "rife"
 
@@ -103,7 +107,6 @@ class RifeInterpolator(_Base):
         super().__init__(weights, **kwargs)  # type: ignore[arg-type]
         self.model: LoadedModel | None = None
         self.cache = FeatureCache()
-        self.scale_used: float | None = self.scale
 
     @property
     def label(self) -> str:
@@ -124,9 +127,9 @@ class RifeInterpolator(_Base):
             raise ModelError("The RIFE model is not loaded.")
         net = self.model.net
         h, w = img0.shape[-2:]
-        if self.scale_used is None:
-            self.scale_used = choose_scale(h, w)
-        scale = self.scale_used
+        if self.scale is None:
+            self.scale = choose_scale(h, w)
+        scale = self.scale
         multiple = net.multiple(scale)
         x0 = self._prepare(img0, multiple, bgr=True)
         x1 = self._prepare(img1, multiple, bgr=True)
@@ -140,6 +143,11 @@ class RifeInterpolator(_Base):
             else:
                 out = net(x0, x1, times.view(-1, 1, 1, 1), scale)
         return self._finish(out, h, w, bgr=True)
+
+    def set_scale(self, scale: float) -> None:
+        """Run the flow at another scale from now on (the OOM back-off lowers it)."""
+        self.scale = float(scale)
+        self.cache.clear()  # the padding multiple follows the scale, so features change shape
 
     def _features(
         self, net: IFNet425, img0: torch.Tensor, img1: torch.Tensor, x0: torch.Tensor, x1: torch.Tensor
