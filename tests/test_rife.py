@@ -156,6 +156,9 @@ def test_other_families_and_objects_are_named(tmp_path):
     listing = tmp_path / "list.pkl"
     torch.save([torch.zeros(1)], listing)
     _expect_model_error(listing, "holds a list, not a dictionary of tensors")
+    checkpoint = tmp_path / "ckpt.pkl"
+    torch.save({"epoch": 3, "block0.x": torch.zeros(1)}, checkpoint)
+    _expect_model_error(checkpoint, "non-tensor entries such as 'epoch'")
     torch.manual_seed(0)
     bad_shape = tmp_path / "bad.pkl"
     state = IFNetHDv3().state_dict()

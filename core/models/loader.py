@@ -81,10 +81,11 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise ModelError(f"{path} is a damaged or truncated torch file ({kind}).") from None
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
-    if not isinstance(obj, dict) or not obj or not all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()
-    ):
+    if not isinstance(obj, dict) or not obj:
         raise ModelError(f"{path} holds a {type(obj).__name__}, not a dictionary of tensors.")
+    odd = [k for k, v in obj.items() if not (isinstance(k, str) and isinstance(v, torch.Tensor))]
+    if odd:
+        raise ModelError(f"{path} holds non-tensor entries such as {str(odd[0])[:60]!r}, not RIFE weights.")
     return obj
 
 
