@@ -1,0 +1,310 @@
+"""The framedeck console: a Textual app over one :class:`tui.session.ConsoleSession`.
+
+The session (job, then watchdog) runs in a thread worker of the group ``job``; GPU
+telemetry is sampled in a thread worker of the group ``telemetry`` about once a second.
+Core events reach the UI through a coalescing :class:`tui.messages.EventInbox`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import ClassVar
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.widgets import Footer
+from textual.worker import Worker
+
+from core.events import JobStarted, LogRecord
+from tui.messages import EventInbox, EventsWaiting, SessionEnded
+from tui.screens.confirm import ConfirmScreen
+from tui.screens.help import HelpScreen
+from tui.session import ConsoleSession, SessionSummary
+from tui.watchdog_link import WatchdogView
+from tui.widgets.gpu_panel import GpuPanel, GpuSampled, GpuState
+from tui.widgets.header import HeaderBar
+from tui.widgets.job_panel import JobPanel, JobState
+from tui.widgets.log_panel import LogPanel
+from tui.widgets.watchdog_panel import WatchdogPanel
+
+Sampler = Callable[[], GpuSampled]
+
+
+class FramedeckApp(App[SessionSummary]):
+    """Header, GPU and job panels, log and watchdog panels, and the footer's keys."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "framedeck"
+    ENABLE_COMMAND_PALETTE = False
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+        Binding("a", "abort", "Abort"),
+        Binding("p", "pause", "Pause"),
+        Binding("d", "toggle_dry_run", "Dry-run"),
+        Binding("s", "stop_now", "Stop"),
+        Binding("x", "cancel_countdown", "Cancel"),
+        Binding("l", "focus_log", "Log"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+    ]
+
+    def __init__(
+        self,
+        session: ConsoleSession,
+        *,
+        sampler: Sampler | None = None,
+        gpu_interval: float | None = 1.0,
+        env: Mapping[str, str] | None = None,
+        job_name: str | None = None,
+        handle_hangup: bool = False,
+    ) -> None:
+        super().__init__()
+        self.session = session
+        self.sampler = sampler
+        self.gpu_interval = gpu_interval
+        self.env = dict(os.environ if env is None else env)
+        self.job_name = job_name or f"{Path(session.input_path).name} -> {Path(session.output_path).name}"
+        self.handle_hangup = handle_hangup
+        self.inbox = EventInbox(self.post_message)
+        self.job = JobState()
+        self.gpu = GpuState()
+        self.link = session.link
+        self.worker: Worker[SessionSummary] | None = None
+        self.summary: SessionSummary | None = None
+        self.closing = False
+
+    # -- layout ------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield HeaderBar(self.job_name, self.session.options.device, self.env, id="header")
+        with Horizontal(id="top"):
+            yield JobPanel(self.job, id="job")
+            yield GpuPanel(self.gpu, id="gpu")
+        with Horizontal(id="bottom"):
+            yield LogPanel(str(self.session.log_path), id="log")
+            yield WatchdogPanel(id="watchdog")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        header = self.query_one(HeaderBar)
+        if self.link is not None:
+            view = self.link.view()
+            header.set_dry_run(view.dry_run)
+            self.query_one(WatchdogPanel).show_view(view)
+        self.session.subscribe(self.inbox.put)
+        self.worker = self.run_session()
+        if self.sampler is not None:
+            self.sample_gpu()
+            if self.gpu_interval:
+                self.set_interval(self.gpu_interval, self.sample_gpu)
+        if self.handle_hangup:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.hang_up)
+
+    # -- workers -----------------------------------------------------------------------------
+
+    @work(thread=True, group="job", exit_on_error=False)
+    def run_session(self) -> SessionSummary:
+        summary = self.session.run()
+        self.post_message(SessionEnded(summary))
+        return summary
+
+    @work(thread=True, group="telemetry", exclusive=True, exit_on_error=False)
+    def sample_gpu(self) -> None:
+        assert self.sampler is not None
+        self.post_message(self.sampler())
+
+    # -- incoming messages -------------------------------------------------------------------
+
+    def on_events_waiting(self, _: EventsWaiting) -> None:
+        job_changed = False
+        log = self.query_one(LogPanel)
+        for event in self.inbox.drain():
+            if isinstance(event, WatchdogView):
+                self.query_one(WatchdogPanel).show_view(event)
+                self.query_one(HeaderBar).set_dry_run(event.dry_run)
+                continue
+            if isinstance(event, LogRecord):
+                log.add(event)
+            if isinstance(event, JobStarted):
+                self.query_one(HeaderBar).set_device(event.device)
+            job_changed = self.job.apply(event) or job_changed
+        if job_changed:
+            self.query_one(JobPanel).show()
+        self.refresh_bindings()
+
+    def on_gpu_sampled(self, message: GpuSampled) -> None:
+        self.gpu.apply(message)
+        self.query_one(GpuPanel).show()
+
+    def on_session_ended(self, message: SessionEnded) -> None:
+        self.summary = message.summary  # type: ignore[assignment]
+        self.refresh_bindings()
+
+    # -- keys ----------------------------------------------------------------------------------
+
+    @property
+    def job_active(self) -> bool:
+        return self.session.job_running
+
+    @property
+    def countdown_active(self) -> bool:
+        return self.link is not None and self.link.view().countdown is not None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """None dims a key that does not apply now (it stays in the footer)."""
+        if self.closing and action not in ("quit", "help", "focus_log"):
+            return None
+        if action in ("abort", "pause"):
+            return True if self.job_active else None
+        if action == "toggle_dry_run":
+            return True if self.link is not None and self.link.view().can_toggle_dry_run else None
+        if action == "stop_now":
+            return True if self.link is not None and self.link.view().can_stop_now else None
+        if action == "cancel_countdown":
+            return True if self.countdown_active else None
+        return True
+
+    async def action_quit(self) -> None:
+        if self.closing:
+            return
+        if self.job_active or self.countdown_active:
+            what = "the job" if self.job_active else "the stop countdown"
+            self.push_screen(
+                ConfirmScreen(f"Quit? This aborts {what} and keeps the machine running.", "Quit", "Stay"),
+                self._quit_confirmed,
+            )
+            return
+        await self.shut_down()
+
+    async def _quit_confirmed(self, yes: bool | None) -> None:
+        if yes:
+            await self.shut_down()
+
+    async def shut_down(self) -> None:
+        """Cancel the job and the watchdog driver, wait for the worker, then exit."""
+        self.closing = True
+        self.refresh_bindings()
+        self.session.cancel.set()
+        self.session.pause.clear()
+        self.session.quit.set()
+        if self.link is not None:
+            self.link.abandon()
+        await asyncio.get_running_loop().run_in_executor(None, self.session.done.wait)
+        self.exit(self.session.summary())
+
+    def action_abort(self) -> None:
+        if not self.job_active:
+            return
+        self.push_screen(
+            ConfirmScreen("Abort the job? Nothing is written to the output.", "Abort", "Continue"),
+            self._abort_confirmed,
+        )
+
+    def _abort_confirmed(self, yes: bool | None) -> None:
+        if yes and self.job_active:
+            self.session.note("warning", "abort requested from the console")
+            self.session.cancel.set()
+            self.session.pause.clear()
+
+    def action_pause(self) -> None:
+        if not self.job_active:
+            return
+        if self.session.pause.is_set():
+            self.session.pause.clear()
+            self.session.note("info", "resumed")
+        else:
+            self.session.pause.set()
+            self.session.note("info", "paused between batches (p resumes)")
+        self.job.paused = self.session.pause.is_set()
+        self.query_one(JobPanel).show()
+
+    def action_toggle_dry_run(self) -> None:
+        if self.link is None:
+            return
+        if self.link.view().dry_run:
+            self.push_screen(
+                ConfirmScreen(
+                    "Turn dry-run off? The machine will really be stopped after verification.",
+                    "Go live",
+                    "Keep dry-run",
+                ),
+                self._live_confirmed,
+            )
+        else:
+            self._set_dry_run(True)
+
+    def _live_confirmed(self, yes: bool | None) -> None:
+        if yes:
+            self._set_dry_run(False)
+
+    def _set_dry_run(self, dry_run: bool) -> None:
+        assert self.link is not None
+        self.link.set_dry_run(dry_run)
+        self.session.note("warning" if not dry_run else "info", f"dry-run {'on' if dry_run else 'off'}")
+        self._show_watchdog()
+
+    def action_stop_now(self) -> None:
+        if self.link is None or not self.link.view().can_stop_now:
+            return
+        dry = self.link.view().dry_run
+        question = "Stop the machine now?" + (" (dry run: only the sentinel is written)" if dry else "")
+        self.push_screen(ConfirmScreen(question, "Stop", "Not yet"), self._stop_confirmed)
+
+    def _stop_confirmed(self, yes: bool | None) -> None:
+        if yes and self.link is not None:
+            self.session.note("warning", "stop now requested from the console")
+            self.link.stop_now()
+            self._show_watchdog()
+
+    def action_cancel_countdown(self) -> None:
+        if self.link is not None and self.countdown_active:
+            self.link.cancel_countdown()
+            self.session.note("warning", "stop countdown cancelled; the machine keeps running")
+            self._show_watchdog()
+
+    def action_focus_log(self) -> None:
+        self.query_one(LogPanel).focus()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def _show_watchdog(self) -> None:
+        assert self.link is not None
+        view = self.link.view()
+        self.query_one(WatchdogPanel).show_view(view)
+        self.query_one(HeaderBar).set_dry_run(view.dry_run)
+        self.refresh_bindings()
+
+    def on_unmount(self) -> None:
+        """However the app ends (except a hang-up), the job and the watchdog driver end too."""
+        if not self.session.detached:
+            self.session.cancel.set()
+            self.session.pause.clear()
+            self.session.quit.set()
+
+    # -- the terminal going away -----------------------------------------------------------------
+
+    def hang_up(self) -> None:
+        """SIGHUP: leave the screen, keep the job and the watchdog running headless."""
+        _silence_terminal()
+        self.session.detach()
+        self.closing = True
+        self.exit(self.session.summary())
+
+
+def _silence_terminal() -> None:
+    """Point stdin, stdout and stderr at /dev/null so nothing fails writing to a dead tty."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        with contextlib.suppress(OSError):
+            os.dup2(null, fd)
+    os.close(null)

@@ -1,0 +1,1 @@
+"""Modal screens of the console: the one confirm dialog and the help."""

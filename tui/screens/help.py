@@ -1,0 +1,47 @@
+"""The help screen: what each key does and what the panels show."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+HELP_TEXT = """\
+[b]Keys[/b]
+  [b]q[/b], [b]ctrl+q[/b], [b]ctrl+c[/b]  quit (asks while a job or a countdown is active)
+  [b]a[/b]  abort the job (asks)
+  [b]p[/b]  pause / resume between batches
+  [b]d[/b]  toggle dry-run (turning it off asks)
+  [b]s[/b]  stop the machine now, once the upload is verified (asks)
+  [b]x[/b]  cancel the stop countdown
+  [b]l[/b]  focus the log (arrows / page keys scroll it)
+  [b]?[/b]  this help
+
+[b]Panels[/b]
+  GPU: memory per GPU (bar and history), utilisation, temperature, power,
+       and this process's torch memory.
+  Job: stage, progress, pairs/s, ETA (--:-- until known), batch, OOM back-offs.
+  Watchdog: upload, verification k/K, the countdown and whether the stop is a dry run.
+  Log: the newest lines; the whole log is in the file named under it.
+
+If the terminal goes away (SSH drop), the job and the watchdog carry on and write
+to the log file. Run the console inside tmux or screen to come back to it.
+
+Press escape, q or ? to close."""
+
+
+class HelpScreen(ModalScreen[None]):
+    """Static help; any of escape, q, ? closes it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark", "close", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-dialog"):
+            yield Static(HELP_TEXT, id="help-text")
+
+    def action_close(self) -> None:
+        self.dismiss(None)

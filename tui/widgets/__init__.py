@@ -1,0 +1,1 @@
+"""The console's panels: small widgets that render plain state objects."""

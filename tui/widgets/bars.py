@@ -1,0 +1,61 @@
+"""Text renderings shared by the panels: a bar, a sparkline, threshold colours."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.text import Text
+
+SPARK_CHARS = "▁▂▃▄▅▆▇█"
+WARN_AT = 0.80  # memory share from which a bar turns yellow
+ALERT_AT = 0.95  # ...and red
+
+
+def threshold_style(fraction: float) -> str:
+    """Green below WARN_AT, yellow below ALERT_AT, red above."""
+    if fraction >= ALERT_AT:
+        return "bold red"
+    if fraction >= WARN_AT:
+        return "yellow"
+    return "green"
+
+
+def bar(fraction: float | None, width: int, style: str | None = None) -> Text:
+    """A filled bar of ``width`` cells; None draws an empty track."""
+    width = max(1, width)
+    if fraction is None:
+        return Text("░" * width, style="dim")
+    fraction = min(1.0, max(0.0, fraction))
+    filled = round(fraction * width)
+    text = Text("█" * filled, style=style or threshold_style(fraction))
+    text.append("░" * (width - filled), style="dim")
+    return text
+
+
+def sparkline(values: Sequence[float], width: int, top: float = 1.0) -> Text:
+    """The last ``width`` values scaled to ``top``, one cell each, right-aligned."""
+    recent = list(values)[-width:] if width > 0 else []
+    text = Text(" " * (width - len(recent)))
+    for value in recent:
+        share = min(1.0, max(0.0, value / top)) if top > 0 else 0.0
+        text.append(SPARK_CHARS[round(share * (len(SPARK_CHARS) - 1))], style=threshold_style(share))
+    return text
+
+
+def human_bytes(n: float | None) -> str:
+    """GiB with one decimal from 1 GiB on, else MiB; '-' for unknown."""
+    if n is None:
+        return "-"
+    if n >= 2**30:
+        return f"{n / 2**30:.1f} GiB"
+    return f"{n / 2**20:.0f} MiB"
+
+
+def seconds_text(seconds: float | None) -> str:
+    """Seconds as m:ss or h:mm:ss; '-' for unknown."""
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"

@@ -1,0 +1,133 @@
+"""The GPU panel: per GPU memory bar with history, utilisation, temperature, power; torch memory."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from rich.console import Group
+from rich.text import Text
+from textual.message import Message
+from textual.widgets import Static
+
+from tui.widgets.bars import bar, human_bytes, sparkline
+
+HISTORY = 120  # samples of memory history kept per GPU
+
+
+@dataclass(frozen=True)
+class GpuReading:
+    """One GPU at one instant, as the panel needs it (None: not reported)."""
+
+    index: int
+    name: str
+    memory_used: int
+    memory_total: int
+    utilization: float | None = None
+    temperature: float | None = None
+    power_watts: float | None = None
+    power_limit_watts: float | None = None
+
+
+@dataclass(frozen=True)
+class TorchReading:
+    """This process's torch CUDA memory."""
+
+    allocated: int
+    reserved: int
+
+
+class GpuSampled(Message):
+    """A telemetry sample taken off the UI thread."""
+
+    def __init__(
+        self,
+        gpus: Sequence[GpuReading],
+        torch: TorchReading | None,
+        unavailable: str | None = None,
+    ) -> None:
+        self.gpus = list(gpus)
+        self.torch = torch
+        self.unavailable = unavailable
+        super().__init__()
+
+
+@dataclass
+class GpuState:
+    """The newest readings and each GPU's memory history."""
+
+    unavailable: str | None = None
+    gpus: list[GpuReading] = field(default_factory=list)
+    torch: TorchReading | None = None
+    history: dict[int, deque[float]] = field(default_factory=dict)
+    samples: int = 0
+
+    def apply(self, message: GpuSampled) -> None:
+        self.samples += 1
+        self.unavailable = message.unavailable
+        self.gpus = message.gpus
+        self.torch = message.torch
+        for gpu in message.gpus:
+            share = gpu.memory_used / gpu.memory_total if gpu.memory_total else 0.0
+            self.history.setdefault(gpu.index, deque(maxlen=HISTORY)).append(share)
+
+
+def _optional(value: float | None, fmt: str) -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+class GpuPanel(Static):
+    """Renders a :class:`GpuState`; one line when there is no NVIDIA GPU."""
+
+    BORDER_TITLE = "GPU"
+
+    def __init__(self, state: GpuState, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.state = state
+
+    def on_mount(self) -> None:
+        self.show()
+
+    def on_resize(self) -> None:
+        self.show()
+
+    def show(self) -> None:
+        s = self.state
+        width = max(20, self.content_region.width or 40)
+        if s.unavailable:
+            lines: list[Text] = [Text(s.unavailable, style="yellow"), Text("running on the CPU", style="dim")]
+        elif not s.gpus:
+            lines = [Text("sampling…", style="dim")]
+        else:
+            lines = []
+            for gpu in s.gpus:
+                lines.extend(self._gpu_lines(gpu, width))
+        if s.torch is not None:
+            lines.append(
+                Text(f"torch alloc {human_bytes(s.torch.allocated)}  reserved {human_bytes(s.torch.reserved)}")
+            )
+        self.update(Group(*lines))
+
+    def _gpu_lines(self, gpu: GpuReading, width: int) -> list[Text]:
+        share = gpu.memory_used / gpu.memory_total if gpu.memory_total else 0.0
+        figures = f" {human_bytes(gpu.memory_used)}/{human_bytes(gpu.memory_total)}"
+        label = f"{gpu.index} "
+        bar_width = max(4, (width - len(label) - len(figures)) // 2)
+        spark_width = max(0, width - len(label) - len(figures) - bar_width - 1)
+        line = Text(label, style="bold")
+        line.append_text(bar(share, bar_width))
+        line.append(figures)
+        line.append(" ")
+        line.append_text(sparkline(self.state.history.get(gpu.index, []), spark_width))
+        power = _optional(gpu.power_watts, "{:.0f}")
+        if gpu.power_limit_watts is not None:
+            power += f"/{gpu.power_limit_watts:.0f}"
+        detail = Text(
+            f"  util {_optional(gpu.utilization, '{:.0f}%')}  "
+            f"temp {_optional(gpu.temperature, '{:.0f}°C')}  power {power} W",
+            no_wrap=True,
+            overflow="ellipsis",
+        )
+        name = Text(f"  {gpu.name}", style="dim", no_wrap=True, overflow="ellipsis")
+        return [line, detail, name] if width >= 60 else [line, detail]

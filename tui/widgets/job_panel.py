@@ -1,0 +1,131 @@
+"""The job panel: stage, progress, rate, ETA, batch, OOM back-offs, stall warning."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from core.events import (
+    BatchChanged,
+    JobFailed,
+    JobFinished,
+    JobStarted,
+    OomBackoff,
+    PairDone,
+    Stage,
+    StageChanged,
+    Stalled,
+)
+from core.rate import format_eta
+from tui.widgets.bars import bar, seconds_text
+
+
+@dataclass
+class JobState:
+    """What the job panel shows, folded from core events."""
+
+    stage: str = "starting"
+    detail: str = ""
+    done: int = 0
+    total: int = 0
+    last_pair_seconds: float | None = None
+    pairs_per_second: float | None = None
+    output_fps: float | None = None
+    elapsed: float | None = None
+    eta: float | None = None
+    batch: int | None = None
+    oom_backoffs: int = 0
+    stalled: str = ""
+    paused: bool = False
+    finished: bool = False
+    failed: str = ""
+
+    def apply(self, event: object) -> bool:
+        """Fold ``event`` in; True when the panel changed."""
+        if isinstance(event, StageChanged):
+            self.stage = event.stage.value
+            self.detail = event.detail
+            if event.stage in (Stage.DONE, Stage.ABORTED, Stage.FAILED):
+                self.stalled = ""
+        elif isinstance(event, JobStarted):
+            self.total = event.total_pairs
+            self.output_fps = event.output_fps
+            self.batch = event.batch
+        elif isinstance(event, PairDone):
+            self.done = event.index + 1 if event.index + 1 > self.done else self.done
+            self.total = event.total
+            self.last_pair_seconds = event.seconds
+            self.pairs_per_second = event.pairs_per_second
+            self.eta = event.eta_seconds
+            self.elapsed = event.elapsed
+            self.stalled = ""
+        elif isinstance(event, BatchChanged):
+            self.batch = event.batch
+        elif isinstance(event, OomBackoff):
+            self.oom_backoffs += 1
+            self.batch = event.new_batch
+        elif isinstance(event, Stalled):
+            self.stalled = f"{event.stage} stalled for {event.seconds:.0f} s"
+        elif isinstance(event, JobFinished):
+            self.finished = True
+            self.done = max(self.done, event.pairs)
+            self.elapsed = event.seconds
+            self.eta = 0.0
+        elif isinstance(event, JobFailed):
+            self.failed = event.message
+        else:
+            return False
+        return True
+
+    @property
+    def active(self) -> bool:
+        return not (self.finished or self.failed)
+
+
+class JobPanel(Static):
+    """Renders a :class:`JobState`."""
+
+    BORDER_TITLE = "Job"
+
+    def __init__(self, state: JobState, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.state = state
+
+    def on_mount(self) -> None:
+        self.show()
+
+    def show(self) -> None:
+        """Redraw from the state."""
+        s = self.state
+        width = max(10, self.content_region.width or self.size.width or 40)
+        table = Table.grid(padding=(0, 1), expand=True)
+        table.add_column(no_wrap=True)
+        table.add_column(no_wrap=True, ratio=1)
+        stage = Text(s.stage, style="bold")
+        if s.paused and s.active:
+            stage.append("  PAUSED", style="bold black on yellow")
+        if s.detail and s.stage in ("failed", "aborted"):
+            stage.append(f"  {s.detail}", style="red")
+        table.add_row("stage", stage)
+        fraction = s.done / s.total if s.total else None
+        pct = f" {fraction * 100:3.0f}%" if fraction is not None else "    "
+        progress = bar(fraction, max(4, width - 13 - len(pct)), style="cyan")
+        progress.append(pct)
+        table.add_row("progress", progress)
+        last = f"{s.last_pair_seconds:.2f} s" if s.last_pair_seconds is not None else "-"
+        table.add_row("pairs", f"{s.done}/{s.total or '?'}  last {last}")
+        rate = f"{s.pairs_per_second:.2f} pairs/s" if s.pairs_per_second else "- pairs/s"
+        fps = f"{s.output_fps:.2f} fps" if s.output_fps else "- fps"
+        table.add_row("rate", f"{rate}  {fps}")
+        table.add_row("time", f"elapsed {seconds_text(s.elapsed)}  ETA {format_eta(s.eta)}")
+        backoffs = Text(f"OOM back-offs {s.oom_backoffs}", style="yellow" if s.oom_backoffs else "")
+        table.add_row("batch", Text(f"{s.batch or '-'}  ").append_text(backoffs))
+        if s.stalled:
+            table.add_row("warning", Text(s.stalled, style="bold red"))
+        self.update(table)
+
+    def on_resize(self) -> None:
+        self.show()
