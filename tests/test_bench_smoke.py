@@ -1,0 +1,64 @@
+"""Smoke tests: each benchmark's main() runs end to end on a tiny clip and reports every row.
+
+No timings are asserted; the figures must only be there, finite and consistent in counts.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from bench import memory, throughput
+from bench.inputs import generated_clip, trimmed_clip
+from core.video.probe import probe_video
+
+
+def test_throughput_reports_every_way(tmp_path, capsys):
+    report = throughput.main(
+        ["--generate", "64x36", "--seconds", "0.25", "--repeat", "1", "--model", "blend",
+         "--preset", "ultrafast", "--cache", str(tmp_path)]
+    )  # fmt: skip
+    (result,) = report["results"]
+    assert (result.width, result.height, result.frames) == (64, 36, 6)
+    assert set(result.runs) == {"framedeck", "null-sink", "model-only", "png"}
+    for name, run in result.runs.items():
+        assert run.pairs == 5, name
+        assert run.seconds > 0 and math.isfinite(run.pairs_per_second), name
+    # 2x of 6 frames: 5 pairs, each a source and a middle frame, plus the repeated tail
+    assert result.runs["framedeck"].frames_out == result.runs["png"].frames_out == 12
+    assert result.runs["null-sink"].frames_out == 12
+    assert set(result.ratios()) == {"end-to-end/model-only", "null-sink/model-only", "framedeck/png"}
+    assert set(result.runs["framedeck"].stages) >= set(throughput.STAGES)
+    assert result.job["codec"] == "libx264" and result.job["model"] == "blend"
+    assert set(result.runs["png"].parts) == {"decode+png", "pairs", "model", "encode"}
+    printed = capsys.readouterr().out
+    assert "| generated_64x36_24fps_0.25s.mp4 64x36 | 6 | blend" in printed
+    assert "libx264 crf 18 preset ultrafast" in printed
+
+
+def test_trimmed_clip_keeps_the_first_frames(tmp_path):
+    source = generated_clip(64, 36, 24, 0.5, tmp_path)
+    trimmed = trimmed_clip(source, 4, tmp_path)
+    info = probe_video(trimmed)
+    assert (info.width, info.height, info.frame_count, info.fps) == (64, 36, 4, 24)
+    assert trimmed_clip(source, 4, tmp_path) == trimmed  # cached, not remade
+    assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
+
+
+def test_memory_reports_both_lengths(tmp_path, capsys):
+    report = memory.main(
+        ["--width", "64", "--height", "36", "--seconds", "0.25", "--long", "3", "--models", "blend",
+         "--gpu-sizes", "64x36", "--batches", "1,2", "--cache", str(tmp_path)]
+    )  # fmt: skip
+    short, long = report["host"]
+    assert (short["length"], long["length"]) == (1, 3)
+    assert (short["input_frames"], long["input_frames"]) == (6, 18)
+    assert long["output_frames"] == 36
+    for row in report["host"]:
+        assert row["peak_kib"] >= row["before_kib"] > 0
+    if torch.cuda.is_available():
+        assert [(r["size"], r["batch"]) for r in report["gpu"]] == [("64x36", 1), ("64x36", 2)]
+    else:
+        assert "skipped" in report["gpu"]
+        assert "GPU memory: skipped" in capsys.readouterr().out
