@@ -23,11 +23,18 @@ from textual.widgets import Footer
 from textual.worker import Worker
 
 from core.events import JobStarted, LogRecord
+from monitor.events import (
+    CountdownTick,
+    StopOutcome,
+    UploadFinished,
+    UploadProgress,
+    VerificationCheck,
+    WatchStateChanged,
+)
 from tui.messages import EventInbox, EventsWaiting, SessionEnded
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.help import HelpScreen
 from tui.session import ConsoleSession, SessionSummary
-from tui.watchdog_link import WatchdogView
 from tui.widgets.gpu_panel import GpuPanel, GpuSampled, GpuState
 from tui.widgets.header import HeaderBar
 from tui.widgets.job_panel import JobPanel, JobState
@@ -35,6 +42,7 @@ from tui.widgets.log_panel import LogPanel
 from tui.widgets.watchdog_panel import WatchdogPanel
 
 Sampler = Callable[[], GpuSampled]
+WATCH_EVENTS = (WatchStateChanged, UploadProgress, UploadFinished, VerificationCheck, CountdownTick, StopOutcome)
 
 
 class FramedeckApp(App[SessionSummary]):
@@ -125,13 +133,11 @@ class FramedeckApp(App[SessionSummary]):
     # -- incoming messages -------------------------------------------------------------------
 
     def on_events_waiting(self, _: EventsWaiting) -> None:
-        job_changed = False
+        job_changed = watchdog_changed = False
         log = self.query_one(LogPanel)
         for event in self.inbox.drain():
-            if isinstance(event, WatchdogView):
-                self.query_one(WatchdogPanel).show_view(event)
-                self.query_one(HeaderBar).set_dry_run(event.dry_run)
-                continue
+            if isinstance(event, WATCH_EVENTS):
+                watchdog_changed = True
             if isinstance(event, LogRecord):
                 log.add(event)
             if isinstance(event, JobStarted):
@@ -139,6 +145,8 @@ class FramedeckApp(App[SessionSummary]):
             job_changed = self.job.apply(event) or job_changed
         if job_changed:
             self.query_one(JobPanel).show()
+        if watchdog_changed and self.link is not None:
+            self._show_watchdog()
         self.refresh_bindings()
 
     def on_gpu_sampled(self, message: GpuSampled) -> None:
@@ -248,8 +256,8 @@ class FramedeckApp(App[SessionSummary]):
 
     def _set_dry_run(self, dry_run: bool) -> None:
         assert self.link is not None
-        self.link.set_dry_run(dry_run)
-        self.session.note("warning" if not dry_run else "info", f"dry-run {'on' if dry_run else 'off'}")
+        if not self.link.set_dry_run(dry_run):
+            self.notify(f"Dry-run stays on: {self.link.live_refusal}", severity="warning")
         self._show_watchdog()
 
     def action_stop_now(self) -> None:
@@ -261,14 +269,12 @@ class FramedeckApp(App[SessionSummary]):
 
     def _stop_confirmed(self, yes: bool | None) -> None:
         if yes and self.link is not None:
-            self.session.note("warning", "stop now requested from the console")
             self.link.stop_now()
             self._show_watchdog()
 
     def action_cancel_countdown(self) -> None:
         if self.link is not None and self.countdown_active:
             self.link.cancel_countdown()
-            self.session.note("warning", "stop countdown cancelled; the machine keeps running")
             self._show_watchdog()
 
     def action_focus_log(self) -> None:

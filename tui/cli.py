@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "tui.commands.doctor",
     "tui.commands.models",
     "tui.commands.watch",
+    "tui.commands.console",
 ]
 
 

@@ -14,9 +14,10 @@ from collections.abc import Callable
 from textual.message import Message
 
 from core.events import PairDone, StageTimes
+from monitor.events import CountdownTick, UploadProgress
 
 # Kinds where only the newest pending event matters.
-SUPERSEDING: tuple[type, ...] = (PairDone, StageTimes)
+SUPERSEDING: tuple[type, ...] = (PairDone, StageTimes, UploadProgress, CountdownTick)
 
 
 class EventsWaiting(Message):

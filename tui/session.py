@@ -26,7 +26,8 @@ from core.events import (
     Stalled,
 )
 from core.options import JobOptions
-from tui.watchdog_link import WatchdogLink, WatchdogView
+from monitor.events import StopOutcome, WatchStateChanged
+from tui.watchdog_link import WatchdogLink
 
 Listener = Callable[[object], None]
 
@@ -94,6 +95,11 @@ def describe(event: object) -> tuple[str, str] | None:
         )
     if isinstance(event, JobFailed):
         return ("warning" if event.aborted else "error"), event.message
+    if isinstance(event, WatchStateChanged):
+        detail = f": {event.detail}" if event.detail else ""
+        return ("error" if event.new.value == "failed" else "info"), f"watchdog {event.new.value}{detail}"
+    if isinstance(event, StopOutcome):
+        return ("info" if event.ok else "error"), f"stop outcome: {event.message}"
     return None
 
 
@@ -112,7 +118,7 @@ class ConsoleSession:
         options: JobOptions,
         *,
         log_path: Path,
-        watchdog: object | None = None,
+        link: WatchdogLink | None = None,
         run_job: Callable[..., JobFinished] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -125,7 +131,9 @@ class ConsoleSession:
         self.options = options
         self.log_path = log_path
         self.log_file = LogFile(log_path, wall)
-        self.link = WatchdogLink(watchdog) if watchdog is not None else None
+        self.link = link
+        if link is not None:
+            link.watchdog.on_event = self.emit
         self.watchdog_interval = watchdog_interval
         self._run_job = run_job
         self.clock = clock
@@ -139,6 +147,7 @@ class ConsoleSession:
         self.detached = False
         self.result: JobFinished | None = None
         self.error: str | None = None
+        self.error_code = 0
         self._listeners: list[Listener] = []
         self._listeners_lock = threading.Lock()
 
@@ -180,6 +189,8 @@ class ConsoleSession:
         """The job, then the watchdog until it has nothing left to do (worker thread)."""
         try:
             self.note("info", f"log file {self.log_path}")
+            if self.link is not None:
+                self.link.watchdog.step()  # idle -> waiting for the output
             try:
                 self.result = self._job()(
                     self.input_path,
@@ -191,9 +202,9 @@ class ConsoleSession:
                     **self.job_kwargs,
                 )
             except FramedeckError as exc:
-                self.error = str(exc)
+                self.error, self.error_code = str(exc), exc.exit_code
             except Exception as exc:  # a bug must still end the session cleanly
-                self.error = f"Unexpected failure: {type(exc).__name__}: {exc}"
+                self.error, self.error_code = f"Unexpected failure: {type(exc).__name__}: {exc}", 1
                 self.note("error", self.error)
             if self.link is not None:
                 self.drive_watchdog()
@@ -204,24 +215,17 @@ class ConsoleSession:
     def drive_watchdog(self) -> None:
         """Hand over the output and step the watchdog until it is finished or ``quit`` is set."""
         assert self.link is not None
+        watchdog = self.link.watchdog
         if self.result is None:
-            self.note("warning", "the job did not finish; nothing to upload, the machine keeps running")
+            self.note("warning", "the job did not finish: nothing to upload; the machine keeps running")
             self.link.abandon()
-            self.emit(self.link.view())
             return
-        self.link.file_ready(self.result.output)
-        last: WatchdogView | None = None
-        while not self.quit.is_set():
-            self.link.step()
-            view = self.link.view()
-            if view != last:
-                if last is None or view.state != last.state:
-                    self.note("info", f"watchdog {view.state}{': ' + view.message if view.message else ''}")
-                self.emit(view)
-                last = view
-            if view.finished:
-                return
-            self.sleep(self.watchdog_interval)
+        watchdog.file_ready(self.result.output)
+        while not self.quit.is_set() and not watchdog.finished:
+            state = watchdog.state
+            watchdog.step()
+            if not watchdog.finished and watchdog.state is state:
+                self.sleep(self.watchdog_interval)
 
     def _job(self) -> Callable[..., JobFinished]:
         if self._run_job is None:
@@ -230,10 +234,19 @@ class ConsoleSession:
             self._run_job = run_job
         return self._run_job
 
+    def _uploaded(self) -> str | None:
+        watchdog = self.link.watchdog if self.link else None
+        if watchdog is None or watchdog.file_id is None:
+            return None
+        return f"{watchdog.target.rstrip('/')}/{watchdog.remote_name}"
+
     def summary(self) -> SessionSummary:
         return SessionSummary(
             output=self.result.output if self.result else None,
             error=self.error,
             log_path=str(self.log_path),
+            sentinel=self.link.watchdog.sentinel if self.link else None,
+            uploaded=self._uploaded(),
+            watchdog_state=self.link.watchdog.state.value if self.link else None,
             detached=self.detached,
         )

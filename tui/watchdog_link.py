@@ -1,20 +1,21 @@
-"""A thread-safe handle on the watchdog state machine, and the view the panel draws.
+"""The console's handle on :class:`monitor.watchdog.Watchdog`, and the view the panel draws.
 
-The driver thread (the session) and the UI thread (keys) both touch the watchdog; every
-call goes through one lock here, and :meth:`WatchdogLink.view` returns an immutable
-snapshot that is safe to hand to the UI.
+The watchdog's controls are thread-safe and never wait for its work, so the UI thread
+calls them directly while the session's thread runs ``step()``. :meth:`WatchdogLink.view`
+returns an immutable snapshot for the panel and the key checks.
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
-from typing import Any
+
+from monitor.states import WatchState
+from monitor.watchdog import Watchdog
 
 
 @dataclass(frozen=True)
 class WatchdogView:
-    """What the watchdog panel shows; also the message the session posts on each change."""
+    """What the watchdog panel shows and which watchdog keys apply."""
 
     state: str
     target: str
@@ -35,43 +36,55 @@ class WatchdogView:
 
 
 class WatchdogLink:
-    """Serialises every call into one watchdog object."""
+    """Wraps one watchdog; ``live_allowed`` False keeps it a dry run (the demo, no provider)."""
 
-    def __init__(self, watchdog: Any) -> None:
+    def __init__(self, watchdog: Watchdog, live_allowed: bool = True, live_refusal: str = "") -> None:
         self.watchdog = watchdog
-        self._lock = threading.RLock()
+        self.live_allowed = live_allowed
+        self.live_refusal = live_refusal or "a live stop is not available here"
 
     def view(self) -> WatchdogView:
-        with self._lock:
-            return view_of(self.watchdog)
+        w = self.watchdog
+        check = w.last_check
+        return WatchdogView(
+            state=w.state.value,
+            target=w.target,
+            uploaded=w.uploaded,
+            upload_total=w.upload_total,
+            verified=w.verified,
+            required=w.required,
+            last_check=("passed" if check.passed else "failed") + (f": {check.reason}" if check.reason else "")
+            if check
+            else "",
+            last_check_ok=check.passed if check else True,
+            countdown=w.countdown_remaining if w.state is WatchState.COUNTDOWN else None,
+            awaiting_confirm=w.state is WatchState.AWAITING_CONFIRM,
+            dry_run=w.dry_run,
+            sentinel=w.sentinel,
+            message=w.message,
+            finished=w.finished,
+            can_stop_now=w.can_stop_now,
+            can_toggle_dry_run=w.can_toggle_dry_run and (self.live_allowed or not w.dry_run),
+        )
 
-    def file_ready(self, path: str) -> None:
-        with self._lock:
-            self.watchdog.file_ready(path)
+    @property
+    def finished(self) -> bool:
+        return self.watchdog.finished
 
-    def step(self) -> None:
-        with self._lock:
-            self.watchdog.step()
+    def set_dry_run(self, dry_run: bool) -> bool:
+        if not dry_run and not self.live_allowed:
+            return False
+        return self.watchdog.set_dry_run(dry_run)
 
-    def set_dry_run(self, dry_run: bool) -> None:
-        with self._lock:
-            self.watchdog.set_dry_run(dry_run)
+    def stop_now(self) -> bool:
+        """Confirm a stop that waits for a person, or stop at once once verified."""
+        if self.watchdog.state is WatchState.AWAITING_CONFIRM:
+            return self.watchdog.confirm_stop()
+        return self.watchdog.stop_now()
 
-    def stop_now(self) -> None:
-        with self._lock:
-            self.watchdog.stop_now()
-
-    def cancel_countdown(self) -> None:
-        with self._lock:
-            self.watchdog.cancel_countdown()
+    def cancel_countdown(self) -> bool:
+        return self.watchdog.cancel_countdown()
 
     def abandon(self) -> None:
-        """The console quits: the watchdog must not stop the machine behind the user's back."""
-        with self._lock:
-            self.watchdog.cancel()
-
-
-def view_of(watchdog: Any) -> WatchdogView:
-    """Snapshot of the watchdog's public state (adapted to monitor.watchdog)."""
-    state = watchdog.state
-    return WatchdogView(state=str(getattr(state, "value", state)), target=str(watchdog.target))
+        """The console quits or the job failed: nothing is stopped afterwards."""
+        self.watchdog.cancel()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from rich.console import Group
@@ -11,31 +11,10 @@ from rich.text import Text
 from textual.message import Message
 from textual.widgets import Static
 
+from core.telemetry import NVML_UNAVAILABLE, GpuSample, GpuTelemetry, TorchMemory
 from tui.widgets.bars import bar, human_bytes, sparkline
 
 HISTORY = 120  # samples of memory history kept per GPU
-
-
-@dataclass(frozen=True)
-class GpuReading:
-    """One GPU at one instant, as the panel needs it (None: not reported)."""
-
-    index: int
-    name: str
-    memory_used: int
-    memory_total: int
-    utilization: float | None = None
-    temperature: float | None = None
-    power_watts: float | None = None
-    power_limit_watts: float | None = None
-
-
-@dataclass(frozen=True)
-class TorchReading:
-    """This process's torch CUDA memory."""
-
-    allocated: int
-    reserved: int
 
 
 class GpuSampled(Message):
@@ -43,8 +22,8 @@ class GpuSampled(Message):
 
     def __init__(
         self,
-        gpus: Sequence[GpuReading],
-        torch: TorchReading | None,
+        gpus: Sequence[GpuSample],
+        torch: TorchMemory | None,
         unavailable: str | None = None,
     ) -> None:
         self.gpus = list(gpus)
@@ -58,8 +37,8 @@ class GpuState:
     """The newest readings and each GPU's memory history."""
 
     unavailable: str | None = None
-    gpus: list[GpuReading] = field(default_factory=list)
-    torch: TorchReading | None = None
+    gpus: list[GpuSample] = field(default_factory=list)
+    torch: TorchMemory | None = None
     history: dict[int, deque[float]] = field(default_factory=dict)
     samples: int = 0
 
@@ -69,8 +48,9 @@ class GpuState:
         self.gpus = message.gpus
         self.torch = message.torch
         for gpu in message.gpus:
-            share = gpu.memory_used / gpu.memory_total if gpu.memory_total else 0.0
-            self.history.setdefault(gpu.index, deque(maxlen=HISTORY)).append(share)
+            if gpu.memory_used is not None and gpu.memory_total:
+                share = gpu.memory_used / gpu.memory_total
+                self.history.setdefault(gpu.index, deque(maxlen=HISTORY)).append(share)
 
 
 def _optional(value: float | None, fmt: str) -> str:
@@ -109,8 +89,9 @@ class GpuPanel(Static):
             )
         self.update(Group(*lines))
 
-    def _gpu_lines(self, gpu: GpuReading, width: int) -> list[Text]:
-        share = gpu.memory_used / gpu.memory_total if gpu.memory_total else 0.0
+    def _gpu_lines(self, gpu: GpuSample, width: int) -> list[Text]:
+        known = gpu.memory_used is not None and bool(gpu.memory_total)
+        share = gpu.memory_used / gpu.memory_total if known else None  # type: ignore[operator]
         figures = f" {human_bytes(gpu.memory_used)}/{human_bytes(gpu.memory_total)}"
         label = f"{gpu.index} "
         bar_width = max(4, (width - len(label) - len(figures)) // 2)
@@ -120,9 +101,7 @@ class GpuPanel(Static):
         line.append(figures)
         line.append(" ")
         line.append_text(sparkline(self.state.history.get(gpu.index, []), spark_width))
-        power = _optional(gpu.power_watts, "{:.0f}")
-        if gpu.power_limit_watts is not None:
-            power += f"/{gpu.power_limit_watts:.0f}"
+        power = _optional(gpu.power, "{:.0f}")
         detail = Text(
             f"  util {_optional(gpu.utilization, '{:.0f}%')}  "
             f"temp {_optional(gpu.temperature, '{:.0f}°C')}  power {power} W",
@@ -131,3 +110,15 @@ class GpuPanel(Static):
         )
         name = Text(f"  {gpu.name}", style="dim", no_wrap=True, overflow="ellipsis")
         return [line, detail, name] if width >= 60 else [line, detail]
+
+
+def sampler_for(telemetry: GpuTelemetry, torch_reader: Callable[[], TorchMemory | None]) -> Callable[[], GpuSampled]:
+    """A function that takes one sample (called on a worker thread, about once a second)."""
+
+    def sample() -> GpuSampled:
+        torch = torch_reader()
+        if not telemetry.available:
+            return GpuSampled([], torch, telemetry.unavailable_reason or NVML_UNAVAILABLE)
+        return GpuSampled(telemetry.sample(), torch)
+
+    return sample

@@ -1,0 +1,326 @@
+"""``framedeck tui`` and ``framedeck demo``: the console over one job and its watchdog.
+
+textual is imported only inside the handlers (through :mod:`tui.app`), so the headless
+sub-commands never load it. Without a terminal (stdout not a tty) or with ``--headless``
+the same session runs with plain progress lines instead of the screen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from core.errors import FramedeckError, InputError, OptionError
+from core.options import JobOptions
+from tui.commands.job_args import add_job_arguments, job_options_from_args
+
+if TYPE_CHECKING:
+    from tui.session import ConsoleSession, SessionSummary
+    from tui.watchdog_link import WatchdogLink
+
+DEMO_CLIP = Path(__file__).resolve().parents[2] / "sample_media" / "sample.mp4"
+DEMO_DIR = "framedeck-demo"
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    tui = sub.add_parser(
+        "tui",
+        help="interpolate with the console: GPU, progress, log, upload-verify-stop watchdog",
+        description=(
+            "Run one job with the terminal console. With --upload the result is uploaded, "
+            "verified K times and the machine stopped (a dry run by default)."
+        ),
+    )
+    add_job_arguments(tui)
+    tui.add_argument("--upload", metavar="TARGET", help="b2://BUCKET/PREFIX or file:///PATH (no upload without it)")
+    tui.add_argument("--shutdown", default="auto", help="auto, vastai, runpod, poweroff or command:CMD (auto)")
+    tui.add_argument("--confirm", type=int, default=3, metavar="K", help="consecutive passing checks (3)")
+    tui.add_argument("--check-interval", type=float, default=10.0, metavar="T", help="seconds between checks (10)")
+    wait = tui.add_mutually_exclusive_group()
+    wait.add_argument("--countdown", type=float, default=60.0, metavar="S", help="seconds to cancel before stopping (60)")
+    wait.add_argument("--require-confirm", action="store_true", help="stop only when a person presses s")
+    dry = tui.add_mutually_exclusive_group()
+    dry.add_argument("--dry-run", dest="dry_run", action="store_true", default=True, help="write a sentinel instead of stopping (default)")
+    dry.add_argument("--no-dry-run", dest="dry_run", action="store_false", help="really stop the machine")
+    tui.add_argument("--sentinel", default=None, help="dry-run sentinel path (default OUTPUT.stop-sentinel.json)")
+    tui.add_argument("--b2-key-file", help="file with the B2 key id and key, mode 600")
+    tui.add_argument("--log-file", default=None, help="log file (default OUTPUT.framedeck.log)")
+    tui.add_argument("--headless", action="store_true", help="no screen: plain progress lines")
+    tui.set_defaults(handler=handle_tui)
+
+    demo = sub.add_parser(
+        "demo",
+        help="the whole story on the bundled clip: interpolate, upload to a folder, verify, dry-run stop",
+    )
+    demo.add_argument("--dir", default=DEMO_DIR, help=f"folder for everything the demo writes (./{DEMO_DIR})")
+    demo.add_argument("--headless", action="store_true", help="no screen: plain progress lines")
+    demo.set_defaults(handler=handle_demo)
+
+
+# -- building the watchdog -------------------------------------------------------------------
+
+
+def build_link(
+    target: str,
+    *,
+    shutdown: str,
+    dry_run: bool,
+    sentinel: Path,
+    confirm: int,
+    check_interval: float,
+    countdown: float,
+    require_confirm: bool,
+    env: Mapping[str, str],
+    b2_key_file: str | None = None,
+    allow_live: bool = True,
+    clock: Callable[[], float] = time.monotonic,
+    wall: Callable[[], float] = time.time,
+) -> WatchdogLink:
+    """The storage, the stop action and the watchdog for ``target``; secrets kept out of every line."""
+    from monitor.actions import build_action
+    from monitor.errors import StopActionError
+    from monitor.redact import Redactor
+    from monitor.targets import open_storage
+    from monitor.watchdog import Watchdog
+    from tui.watchdog_link import WatchdogLink
+
+    if confirm < 1:
+        raise OptionError("--confirm must be at least 1.")
+    if check_interval < 0 or countdown < 0:
+        raise OptionError("--check-interval and --countdown cannot be negative.")
+    redactor = Redactor()
+    try:
+        storage, secrets = open_storage(target, env, key_file=b2_key_file, clock=clock)
+        for secret in secrets:
+            redactor.add(secret)
+        choice = build_action(shutdown, env, dry_run=dry_run)
+    except FramedeckError as exc:
+        raise type(exc)(redactor(str(exc))) from None
+    for secret in choice.secrets:
+        redactor.add(secret)
+    refusal = ""
+    if not allow_live:
+        refusal = "this run is a dry run only"
+    elif dry_run:
+        try:  # can this machine be stopped for real, should the user turn dry-run off?
+            build_action(shutdown, env, dry_run=False)
+        except StopActionError as exc:
+            refusal = redactor(str(exc))
+    watchdog = Watchdog(
+        storage,  # type: ignore[arg-type]
+        choice.action,
+        sentinel_path=sentinel.absolute(),
+        confirm=confirm,
+        check_interval=check_interval,
+        countdown=countdown,
+        require_confirm=require_confirm,
+        dry_run=dry_run,
+        clock=clock,
+        wall=wall,
+        redactor=redactor,
+    )
+    return WatchdogLink(watchdog, live_allowed=not refusal, live_refusal=refusal)
+
+
+# -- the handlers ------------------------------------------------------------------------------
+
+
+def handle_tui(args: argparse.Namespace) -> int:
+    from tui.session import ConsoleSession
+
+    options = job_options_from_args(args)
+    _check_input(Path(args.input))
+    output = Path(args.output)
+    link = None
+    if args.upload:
+        link = build_link(
+            args.upload,
+            shutdown=args.shutdown,
+            dry_run=args.dry_run,
+            sentinel=Path(args.sentinel or f"{output}.stop-sentinel.json"),
+            confirm=args.confirm,
+            check_interval=args.check_interval,
+            countdown=args.countdown,
+            require_confirm=args.require_confirm,
+            env=os.environ,
+            b2_key_file=args.b2_key_file,
+        )
+    session = ConsoleSession(
+        args.input,
+        str(output),
+        options,
+        log_path=Path(args.log_file or f"{output}.framedeck.log").absolute(),
+        link=link,
+    )
+    return run_console(session, headless=args.headless)
+
+
+def handle_demo(args: argparse.Namespace) -> int:
+    session = demo_session(Path(args.dir), DEMO_CLIP, os.environ)
+    print(f"framedeck demo: writing into {session.log_path.parent}", flush=True)
+    return run_console(session, headless=args.headless, job_name="demo: sample.mp4 x2, flow")
+
+
+def demo_session(
+    folder: Path,
+    clip: Path,
+    env: Mapping[str, str],
+    *,
+    options: JobOptions | None = None,
+    countdown: float = 5.0,
+    check_interval: float = 1.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    wall: Callable[[], float] = time.time,
+) -> ConsoleSession:
+    """The demo: ``clip`` x2 with the weight-free model, uploaded to ``folder/uploaded``,
+    verified three times, then a dry-run stop that writes ``folder/stop-sentinel.json``."""
+    from tui.session import ConsoleSession
+
+    if not clip.is_file():
+        raise InputError(
+            f"The demo clip {clip} is missing; regenerate it with .venv/bin/python sample_media/generate.py."
+        )
+    folder = folder.absolute()
+    uploads = folder / "uploaded"
+    uploads.mkdir(parents=True, exist_ok=True)
+    output = folder / f"{clip.stem}_2x.mp4"
+    sentinel = folder / "stop-sentinel.json"
+    for stale in (output, sentinel, uploads / output.name, folder / "framedeck.log"):
+        stale.unlink(missing_ok=True)
+    link = build_link(
+        uploads.as_uri(),
+        shutdown="auto",
+        dry_run=True,
+        sentinel=sentinel,
+        confirm=3,
+        check_interval=check_interval,
+        countdown=countdown,
+        require_confirm=False,
+        env=env,
+        allow_live=False,
+        clock=clock,
+        wall=wall,
+    )
+    options = options or JobOptions(factor=2, model="flow")
+    options.validate()
+    return ConsoleSession(
+        str(clip),
+        str(output),
+        options,
+        log_path=folder / "framedeck.log",
+        link=link,
+        clock=clock,
+        sleep=sleep,
+        wall=wall,
+    )
+
+
+# -- running -------------------------------------------------------------------------------------
+
+
+def run_console(
+    session: ConsoleSession,
+    *,
+    headless: bool = False,
+    job_name: str | None = None,
+    out: TextIO | None = None,
+) -> int:
+    """The screen when there is a terminal, else plain lines; then the summary and the exit code."""
+    out = out or sys.stdout
+    if headless or not (sys.stdin.isatty() and sys.stdout.isatty()):
+        summary = run_headless(session, out)
+    else:
+        summary = run_screen(session, job_name)
+    _print_summary(summary, out)
+    return exit_code(session, summary)
+
+
+def run_screen(session: ConsoleSession, job_name: str | None) -> SessionSummary:
+    from core.telemetry import GpuTelemetry, torch_memory
+    from tui.app import FramedeckApp
+    from tui.widgets.gpu_panel import sampler_for
+
+    telemetry = GpuTelemetry()
+    app = FramedeckApp(session, sampler=sampler_for(telemetry, torch_memory), job_name=job_name, handle_hangup=True)
+    try:
+        app.run()
+    finally:
+        if session.detached:  # the terminal went away: finish the job and the watchdog headless
+            session.done.wait()
+        telemetry.close()
+    return session.summary()
+
+
+def run_headless(session: ConsoleSession, out: TextIO) -> SessionSummary:
+    """Plain progress lines; the first Ctrl-C aborts the job and cancels the watchdog."""
+    from monitor.watch_printer import WatchPrinter
+    from tui.commands.run import ProgressPrinter
+
+    progress = ProgressPrinter(out=out)
+    watch = WatchPrinter(out)
+
+    def print_event(event: object) -> None:
+        if type(event).__module__ == "monitor.events":
+            watch(event)  # type: ignore[arg-type]
+        else:
+            progress(event)  # type: ignore[arg-type]
+
+    session.subscribe(print_event)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+
+        def on_sigint(signum: int, frame: object) -> None:
+            print("\naborting: the job stops after the current batch, nothing is stopped", file=out, flush=True)
+            session.cancel.set()
+            session.quit.set()
+            if session.link is not None:
+                session.link.abandon()
+
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        return session.run()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def exit_code(session: ConsoleSession, summary: SessionSummary) -> int:
+    if summary.error is not None:
+        return session.error_code
+    if summary.watchdog_state == "failed":
+        return 1
+    return 0
+
+
+def _print_summary(summary: SessionSummary, out: TextIO) -> None:
+    lines = []
+    if summary.error:
+        lines.append(f"framedeck: {summary.error}")
+    if summary.output:
+        lines.append(f"output:   {summary.output}")
+    if summary.uploaded:
+        lines.append(f"uploaded: {summary.uploaded}")
+    if summary.watchdog_state:
+        lines.append(f"watchdog: {summary.watchdog_state}")
+    if summary.sentinel:
+        lines.append(f"sentinel: {summary.sentinel} (dry run: nothing was stopped)")
+    lines.append(f"log:      {summary.log_path}")
+    with contextlib.suppress(OSError):  # the terminal is gone; everything is in the log file
+        print("\n".join(lines), file=out, flush=True)
+
+
+def _check_input(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"The input {path} does not exist.")
+    if not path.is_file():
+        raise InputError(f"The input {path} is not a file.")
+
