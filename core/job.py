@@ -51,7 +51,7 @@ from core.events import (
 from core.faults import FaultPlan
 from core.interpolators.base import Interpolator
 from core.interpolators.registry import create_interpolator
-from core.memory import cuda_facts, degrade, gib, is_out_of_memory, preflight
+from core.memory import cuda_facts, degrade, gib, is_out_of_memory, preflight, trim_host_memory
 from core.options import JobOptions
 from core.rate import RateEstimator
 from core.scenecut import PairKind, SceneCutDetector
@@ -557,6 +557,7 @@ def _release(job: _Job) -> None:
     device = getattr(job, "device", None)
     job.model = None
     gc.collect()
+    trim_host_memory()
     if device is not None and device.type == "cuda":
         torch.cuda.synchronize(device)
         torch.cuda.empty_cache()

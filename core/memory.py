@@ -88,6 +88,16 @@ def preflight(
     return choose_batch(per_pair, free)
 
 
+def trim_host_memory() -> None:
+    """Give freed heap pages back to the OS (glibc keeps them in per-thread arenas otherwise)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc: nothing to trim
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
     """A CUDA out-of-memory error, or its CPU twin, a MemoryError on allocation."""
     oom_type = getattr(torch.cuda, "OutOfMemoryError", None)

@@ -26,8 +26,8 @@ def rss() -> int:
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc")
 def test_host_memory_returns_near_baseline_after_errors_and_aborts(tmp_path):
-    src = write_frames(tmp_path / "in.mkv", moving_frames(16, width=480, height=272))
-    options = JobOptions(model="flow", codec="ffv1", factor=2)
+    src = write_frames(tmp_path / "in.mkv", moving_frames(16, width=640, height=360))
+    options = JobOptions(model="blend", codec="ffv1", factor=2)
     run_job(src, tmp_path / "warm.mkv", options)  # imports, allocator pools, codec tables
 
     def fail_and_abort(attempt: int) -> None:
@@ -50,6 +50,7 @@ def test_host_memory_returns_near_baseline_after_errors_and_aborts(tmp_path):
     for attempt in range(3, 9):
         fail_and_abort(attempt)
     grown = rss() - baseline
-    # a 480x272 job holds a few MiB of frames; twelve more failed jobs must not pile up
-    assert grown < 24 * MIB, f"resident memory grew by {grown / MIB:.1f} MiB"
+    # a 640x360 job holds ~17 MiB of frames; twelve leaked jobs would add ~200 MiB, while the
+    # C allocators (libav, torch) jitter by a few tens of MiB between runs
+    assert grown < 64 * MIB, f"resident memory grew by {grown / MIB:.1f} MiB"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mkv", "warm.mkv"]
