@@ -1,0 +1,114 @@
+"""Every input a user can get wrong: one sentence on stderr, a non-zero exit, nothing written."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.clips import moving_frames, read_frames, write_frames
+from tui.cli import main
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str]:
+    code = main(["run", *args, "--quiet", "--model", "blend"])
+    err = capsys.readouterr().err.strip()
+    return code, err
+
+
+def assert_one_sentence(err: str) -> None:
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("framedeck: ") and "Traceback" not in err
+    assert lines[0].rstrip().endswith((".", ")")), lines[0]
+
+
+@pytest.fixture
+def out_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "out"
+    d.mkdir()
+    return d
+
+
+def audio_only(path: Path) -> Path:
+    import av
+
+    with av.open(str(path), "w") as out:
+        a = out.add_stream("aac", rate=48000)
+        a.layout = "mono"
+        for start in range(0, 48000, 1024):
+            f = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="flt", layout="mono")
+            f.sample_rate, f.pts = 48000, start
+            out.mux(a.encode(f))
+        out.mux(a.encode())
+    return path
+
+
+CASES = {
+    "missing": lambda d: d / "nope.mp4",
+    "directory": lambda d: d,
+    "not a video": lambda d: (d / "notes.mp4").write_text("hello, not a video\n" * 50) and d / "notes.mp4",
+    "random bytes": lambda d: (d / "noise.mkv").write_bytes(os.urandom(20000)) and d / "noise.mkv",
+    "audio only": lambda d: audio_only(d / "audio.m4a"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_files(case, tmp_path, out_dir, capsys):
+    src_dir = tmp_path / "src"
+    src_dir.mkdir()
+    src = CASES[case](src_dir)
+    code, err = run_cli([str(src), "-o", str(out_dir / "o.mp4")], capsys)
+    assert code != 0
+    assert_one_sentence(err)
+    assert list(out_dir.iterdir()) == []
+
+
+def test_corrupt_stream_mid_file_names_the_frame(tmp_path, out_dir, capsys):
+    src = write_frames(tmp_path / "in.mp4", moving_frames(60, 64, 48), codec="libx264", pix_fmt="yuv420p")
+    data = bytearray(src.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 4000] = os.urandom(4000)
+    src.write_bytes(bytes(data))
+    code, err = run_cli([str(src), "-o", str(out_dir / "o.mp4")], capsys)
+    assert code != 0
+    assert_one_sentence(err)
+    assert "frame" in err
+    assert list(out_dir.iterdir()) == []
+
+
+def test_output_equal_to_input_is_refused(tmp_path, capsys):
+    src = write_frames(tmp_path / "in.mkv", moving_frames(3))
+    before = src.read_bytes()
+    code, err = run_cli([str(src), "-o", str(src)], capsys)
+    assert code != 0
+    assert_one_sentence(err)
+    assert src.read_bytes() == before
+
+
+def test_unwritable_output_folder(tmp_path, capsys):
+    src = write_frames(tmp_path / "in.mkv", moving_frames(3))
+    code, err = run_cli([str(src), "-o", str(tmp_path / "no" / "such" / "dir" / "o.mkv")], capsys)
+    assert code != 0
+    assert_one_sentence(err)
+
+
+def test_bad_options(tmp_path, capsys):
+    src = write_frames(tmp_path / "in.mkv", moving_frames(3))
+    code, err = run_cli([str(src), "-o", str(tmp_path / "o.mkv"), "--factor", "40"], capsys)
+    assert code != 0 and "--factor" in err
+    assert_one_sentence(err)
+    assert not (tmp_path / "o.mkv").exists()
+
+
+def test_odd_size_1919x1079_works(tmp_path, capsys):
+    frames = [np.full((1079, 1919, 3), v, np.uint8) for v in (10, 200, 60)]
+    frames[1][100:300, 200:700] = 30
+    src = write_frames(tmp_path / "odd.mkv", frames, codec="ffv1", pix_fmt="bgr0")
+    out = tmp_path / "odd_out.mp4"
+    code = main(["run", str(src), "-o", str(out), "--model", "blend", "--quiet", "--preset", "ultrafast"])
+    assert code == 0, capsys.readouterr().err
+    got, _ = read_frames(out)
+    assert len(got) == 6 and got[0].shape == (1079, 1919, 3)
