@@ -132,7 +132,14 @@ class FramedeckApp(App[SessionSummary]):
 
     # -- incoming messages -------------------------------------------------------------------
 
+    @property
+    def showing(self) -> bool:
+        """False while the app shuts down (no screen left to draw on)."""
+        return bool(self.screen_stack) and self.is_running
+
     def on_events_waiting(self, _: EventsWaiting) -> None:
+        if not self.showing:
+            return
         job_changed = watchdog_changed = False
         log = self.query_one(LogPanel)
         for event in self.inbox.drain():
@@ -150,12 +157,15 @@ class FramedeckApp(App[SessionSummary]):
         self.refresh_bindings()
 
     def on_gpu_sampled(self, message: GpuSampled) -> None:
+        if not self.showing:
+            return
         self.gpu.apply(message)
         self.query_one(GpuPanel).show()
 
     def on_session_ended(self, message: SessionEnded) -> None:
         self.summary = message.summary  # type: ignore[assignment]
-        self.refresh_bindings()
+        if self.showing:
+            self.refresh_bindings()
 
     # -- keys ----------------------------------------------------------------------------------
 

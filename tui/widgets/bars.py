@@ -43,12 +43,16 @@ def sparkline(values: Sequence[float], width: int, top: float = 1.0) -> Text:
 
 
 def human_bytes(n: float | None) -> str:
-    """GiB with one decimal from 1 GiB on, else MiB; '-' for unknown."""
+    """B, KiB, MiB or GiB with at most one decimal; '-' for unknown."""
     if n is None:
         return "-"
     if n >= 2**30:
         return f"{n / 2**30:.1f} GiB"
-    return f"{n / 2**20:.0f} MiB"
+    if n >= 2**20:
+        return f"{n / 2**20:.0f} MiB"
+    if n >= 2**10:
+        return f"{n / 2**10:.1f} KiB"
+    return f"{n:.0f} B"
 
 
 def seconds_text(seconds: float | None) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
@@ -56,6 +57,8 @@ class HeaderBar(Static):
         title.append(self.job_name, style="bold cyan")
         title.append(f"  on {self.device}")
         grid.add_row(title, dry_run_badge(self.dry_run))
-        if self.warn_multiplexer:
-            grid.add_row(Text(f"⚠ {NO_MULTIPLEXER}", style="yellow"), "")
-        self.update(grid)
+        if not self.warn_multiplexer:
+            self.update(grid)
+            return
+        warning = Text(f"⚠ {NO_MULTIPLEXER}", style="yellow", no_wrap=True, overflow="ellipsis")
+        self.update(Group(grid, warning))

@@ -52,15 +52,15 @@ class WatchdogPanel(Static):
         check = Text(f"{v.verified}/{v.required}")
         if v.last_check:
             check.append(f"  {v.last_check}", style="green" if v.last_check_ok else "red")
-        table.add_row("verified", check)
+        table.add_row("checks", check)
         if v.countdown is not None:
-            action = "dry-run stop" if v.dry_run else "STOP"
-            table.add_row("countdown", Text(f"{action} in {seconds_text(v.countdown)}  (x cancels)", style="bold yellow"))
+            table.add_row("stop in", Text(f"{seconds_text(v.countdown)} (x cancels)", style="bold yellow"))
         elif v.awaiting_confirm:
-            table.add_row("countdown", Text("waiting for s to confirm the stop", style="yellow"))
+            table.add_row("stop", Text("press s to stop", style="yellow"))
         else:
-            table.add_row("countdown", "-")
-        table.add_row("dry-run", Text("on (sentinel only)", style="yellow") if v.dry_run else Text("OFF: live stop", style="bold red"))
+            table.add_row("stop in", "-")
+        dry = Text("on (sentinel only)", style="yellow") if v.dry_run else Text("OFF: live stop", style="bold red")
+        table.add_row("dry run", dry)
         if v.sentinel:
             table.add_row("sentinel", v.sentinel)
         if v.message:
