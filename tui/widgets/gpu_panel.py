@@ -109,7 +109,7 @@ class GpuPanel(Static):
             overflow="ellipsis",
         )
         name = Text(f"  {gpu.name}", style="dim", no_wrap=True, overflow="ellipsis")
-        return [line, detail, name] if width >= 60 else [line, detail]
+        return [line, detail, name] if width >= 48 else [line, detail]
 
 
 def sampler_for(telemetry: GpuTelemetry, torch_reader: Callable[[], TorchMemory | None]) -> Callable[[], GpuSampled]:
