@@ -19,6 +19,7 @@ leaves nothing at the output path.
 from __future__ import annotations
 
 import gc
+import os
 import statistics
 import threading
 import time
@@ -56,8 +57,15 @@ from core.options import JobOptions
 from core.rate import RateEstimator
 from core.scenecut import PairKind, SceneCutDetector
 from core.schedule import OutputSchedule
-from core.video.probe import probe_video
+from core.video.codecs import resolve_codec
+from core.video.probe import VideoInfo, probe_video
 from core.video.reader import DecodedFrame, FrameReader
+from core.video.segments import (
+    DEFAULT_SEGMENT_FRAMES,
+    SEGMENTABLE,
+    SegmentedVideoWriter,
+    default_workers,
+)
 from core.video.writer import EncoderSettings, VideoWriter
 
 STAGE_EVENT_INTERVAL = 1.0  # seconds between StageTimes events
@@ -348,7 +356,7 @@ class _Job:
         )
         input_frames = info.frame_count or max(1, round((info.duration or 0) * float(info.fps)))
         self.total_pairs = max(0, input_frames - 1)
-        expected = self.schedule.expected_frames(input_frames, info.duration or 0.0)
+        self.expected_frames = expected = self.schedule.expected_frames(input_frames, info.duration or 0.0)
         self.log(
             "info",
             f"input {info.width}x{info.height} {info.codec} {float(info.fps):.3f} fps, "
@@ -378,15 +386,7 @@ class _Job:
         watcher = threading.Thread(target=self.watch_stalls, args=(stop_watch,), daemon=True)
         with (
             FrameReader(self.input_path, info, fault=self.faults.on_decode) as self.reader,
-            VideoWriter(
-                self.output_path,
-                width=info.width,
-                height=info.height,
-                time_base=self.schedule.time_base,
-                rate=self.schedule.rate,
-                settings=settings,
-                source=info,
-            ) as self.writer,
+            self.open_writer(info, settings) as self.writer,
         ):
             for note in getattr(self.writer, "notes", []):
                 self.log("info", note)
@@ -432,6 +432,30 @@ class _Job:
         self.emit(StageChanged(Stage.DONE, str(self.output_path)))
         self.emit(result)
         return result
+
+    def open_writer(self, info: VideoInfo, settings: EncoderSettings) -> VideoWriter:
+        """One encoder, or several on consecutive segments when one CPU encoder would be the limit."""
+        common = dict(
+            width=info.width,
+            height=info.height,
+            time_base=self.schedule.time_base,
+            rate=self.schedule.rate,
+            settings=settings,
+            source=info,
+        )
+        workers = self.options.encode_workers
+        if workers is None:
+            cores = os.cpu_count() or 1
+            workers = default_workers(cores) if cores >= 8 else 1
+        codec = resolve_codec(settings.codec)
+        if workers > 1 and codec in SEGMENTABLE:
+            # short jobs get shorter segments so that every encoder has work
+            segment = max(24, min(DEFAULT_SEGMENT_FRAMES, self.expected_frames // (2 * workers)))
+            self.log("info", f"encoding with {workers} {codec} encoders on segments of {segment} frames")
+            return SegmentedVideoWriter(
+                self.output_path, workers=workers, segment_frames=segment, **common
+            )
+        return VideoWriter(self.output_path, **common)
 
     def choose_batch(self, height: int, width: int) -> int:
         """The user's --batch, else 1 on the CPU, else the preflight's choice on CUDA."""

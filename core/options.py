@@ -33,6 +33,7 @@ class JobOptions:
     batch: int | None = None
     scale: float | None = None
     stall_timeout: float | None = None
+    encode_workers: int | None = None  # None: parallel segments on machines with 8+ cores
 
     def validate(self) -> None:
         """Raise OptionError with one sentence if the options contradict or are out of range."""
@@ -52,5 +53,7 @@ class JobOptions:
             raise OptionError(f"--precision must be auto, fp16 or fp32, got {self.precision!r}.")
         if self.scale is not None and self.scale not in (0.25, 0.5, 1.0, 2.0):
             raise OptionError(f"--scale must be 0.25, 0.5, 1 or 2, got {self.scale:g}.")
+        if self.encode_workers is not None and not 1 <= self.encode_workers <= 32:
+            raise OptionError(f"--encode-workers must be from 1 to 32, got {self.encode_workers}.")
         if self.stall_timeout is not None and self.stall_timeout <= 0:
             raise OptionError("--stall-timeout must be a positive number of seconds.")

@@ -284,3 +284,22 @@ def test_middle_frames_of_the_generated_clip_against_its_analytic_ground_truth(t
         assert np.array_equal(got[4], render_frame(2 / fps, w, h))
     assert scores["flow"] > scores["blend"] + 2.0, scores  # measured 34.5 vs 31.0 dB
     assert scores["flow"] > 32.0, scores
+
+
+def test_parallel_segment_encoding_matches_one_encoder(tmp_path):
+    frames = moving_frames(40, width=64, height=48)
+    src = write_frames(tmp_path / "in.mp4", frames, codec="libx264", pix_fmt="yuv420p", audio_seconds=40 / 24)
+    outs = {}
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}.mp4"
+        options = JobOptions(model="blend", factor=2, codec="libx264", encode_workers=workers)
+        assert run_job(src, out, options).output_frames == 80
+        with av.open(str(out)) as c:
+            video = [(f.pts, f.key_frame) for f in c.decode(video=0)]
+        with av.open(str(out)) as c:
+            audio = [(p.pts, p.size) for p in c.demux(c.streams.audio[0]) if p.size]
+        outs[workers] = (video, audio)
+    (v1, a1), (v2, a2) = outs[1], outs[2]
+    assert [p for p, _ in v2] == [p for p, _ in v1] and len(v2) == 80
+    assert a2 == a1
+    assert sum(k for _, k in v2) >= 2  # every segment starts with a keyframe

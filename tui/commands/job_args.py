@@ -49,6 +49,10 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch", type=int, default=None, help="frames per model call (default: chosen)")
     parser.add_argument("--scale", type=float, default=None, help="model flow scale (0.5 for 4K)")
+    parser.add_argument(
+        "--encode-workers", type=int, default=None,
+        help="encoders running on consecutive segments in parallel (default: auto, 1 below 8 cores)",
+    )
     parser.add_argument("--stall-timeout", type=float, default=None, help="abort after S seconds of stall")
 
 
@@ -68,6 +72,7 @@ def job_options_from_args(args: argparse.Namespace) -> JobOptions:
         batch=args.batch,
         scale=args.scale,
         stall_timeout=args.stall_timeout,
+        encode_workers=args.encode_workers,
     )
     options.validate()
     return options
