@@ -189,10 +189,12 @@ def demo_session(
         raise InputError(
             f"The demo clip {clip} is missing; regenerate it with .venv/bin/python sample_media/generate.py."
         )
+    options = options or JobOptions(factor=2, model="flow")
+    options.validate()
     folder = folder.absolute()
     uploads = folder / "uploaded"
     uploads.mkdir(parents=True, exist_ok=True)
-    output = folder / f"{clip.stem}_2x.mp4"
+    output = folder / f"{clip.stem}_{f'{options.factor}x' if options.factor else 'interpolated'}.mp4"
     sentinel = folder / "stop-sentinel.json"
     for stale in (output, sentinel, uploads / output.name, folder / "framedeck.log"):
         stale.unlink(missing_ok=True)
@@ -210,8 +212,6 @@ def demo_session(
         clock=clock,
         wall=wall,
     )
-    options = options or JobOptions(factor=2, model="flow")
-    options.validate()
     return ConsoleSession(
         str(clip),
         str(output),
