@@ -133,7 +133,7 @@ def test_flows_are_computed_once_per_distinct_pair() -> None:
 
 def test_large_frames_estimate_flow_on_a_smaller_copy() -> None:
     clip = moving_frames(3, width=160, height=96, speed=4.0, seed=2)
-    small = loaded(max_flow_pixels=80 * 48)
+    small = loaded(full_res_pixels=0, max_flow_pixels=80 * 48)
     full = loaded()
     pred_small = to_uint8(run(small, frames(clip[:1]), frames(clip[2:]), [0.5]))
     pred_full = to_uint8(run(full, frames(clip[:1]), frames(clip[2:]), [0.5]))

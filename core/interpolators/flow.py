@@ -1,9 +1,13 @@
 """``flow``: the weight-free default interpolator.
 
-OpenCV DIS optical flow both ways on the CPU (two threads; OpenCV releases the GIL), then on
-the frames' own device: flows reversed to time t by forward splatting, both frames warped
-along them and blended by (1 - t) : t. Flows are computed once per distinct pair; a repeated
-pair (several t for --factor 3/4, in one batch or the next) reuses them.
+OpenCV DIS optical flow both ways on the CPU (concurrent calls in worker threads; OpenCV
+releases the GIL), then on the frames' own device: flows reversed to time t by forward
+splatting, both frames warped along them and blended by (1 - t) : t.
+
+Flows are computed once per distinct pair; a repeated pair (several t for --factor 3/4, in one
+batch or the next) reuses them. Frames up to ``full_res_pixels`` (640x480: all of Middlebury)
+get full-resolution flow; larger frames are box-averaged by the smallest integer factor that
+brings them to at most ``max_flow_pixels`` (720p -> 320x180), and only the warp runs at full size.
 """
 
 from __future__ import annotations
@@ -26,33 +30,46 @@ PRESETS = {
     "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
 }
 MIN_FLOW_SIDE = 16  # DIS refuses frames smaller than its patches; smaller ones are edge-padded.
-DEFAULT_MAX_FLOW_PIXELS = 640 * 480  # Middlebury keeps full resolution; 720p is estimated smaller.
+FULL_RES_PIXELS = 640 * 480
+MAX_FLOW_PIXELS = 320 * 180
+_LUMA = (0.299, 0.587, 0.114)
 
 
-def to_gray_u8(frames: torch.Tensor) -> list[np.ndarray]:
-    """(B, 3, H, W) RGB in [0, 1] on any device -> B contiguous (H, W) uint8 luma arrays on the CPU."""
-    weights = torch.tensor([0.299, 0.587, 0.114], device=frames.device, dtype=frames.dtype)
-    luma = (frames * weights.view(1, 3, 1, 1)).sum(1).mul(255.0).round().clamp(0, 255)
-    host = luma.to(torch.uint8).cpu().numpy()
-    return [np.ascontiguousarray(g) for g in host]
+def flow_factor(h: int, w: int, full_res_pixels: int, max_flow_pixels: int) -> int:
+    """Integer box-downscale factor for flow estimation: 1 up to full_res_pixels, else enough
+    to bring the frame to at most max_flow_pixels."""
+    if h * w <= full_res_pixels:
+        return 1
+    factor = max(1, math.ceil(math.sqrt(h * w / max(max_flow_pixels, 1))))
+    while math.ceil(h / factor) * math.ceil(w / factor) > max_flow_pixels and factor < max(h, w):
+        factor += 1
+    return factor
 
 
-def flow_size(h: int, w: int, max_pixels: int) -> tuple[int, int]:
-    """(height, width) at which flow is estimated: the frame's own, or scaled to max_pixels."""
-    if h * w <= max_pixels:
-        return h, w
-    scale = math.sqrt(max_pixels / float(h * w))
-    return max(1, round(h * scale)), max(1, round(w * scale))
+def to_gray_u8(frame: torch.Tensor, factor: int = 1) -> np.ndarray:
+    """(3, H, W) RGB in [0, 1] on any device -> (ceil(H/f), ceil(W/f)) uint8 luma on the CPU."""
+    r, g, b = (255.0 * c for c in _LUMA)
+    luma = (frame[0] * r).add_(frame[1], alpha=g).add_(frame[2], alpha=b)[None]
+    if factor > 1:
+        luma = F.avg_pool2d(luma, factor, ceil_mode=True)
+    return np.ascontiguousarray(luma[0].round_().clamp_(0, 255).to(torch.uint8).cpu().numpy())
 
 
-def upscale_flow(flow: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Bilinear resize of (B, 2, h, w) flow to ``size`` with its vectors rescaled to match."""
-    h, w = flow.shape[-2:]
-    if (h, w) == tuple(size):
-        return flow
-    out = F.interpolate(flow, size=tuple(size), mode="bilinear", align_corners=False)
-    gain = torch.tensor([size[1] / w, size[0] / h], device=flow.device, dtype=flow.dtype)
-    return out * gain.view(1, 2, 1, 1)
+def same_content(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Exact equality of two frames; a strided sample rejects different frames cheaply first."""
+    if a.shape != b.shape or a.dtype != b.dtype or a.device != b.device:
+        return False
+    if not torch.equal(a[..., ::7, ::11], b[..., ::7, ::11]):
+        return False
+    return torch.equal(a, b)
+
+
+def _warped_side(img: torch.Tensor, flow: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """``img`` moved to time ``t`` along its own flow: the flow is reversed at flow resolution
+    and the warp brings it up to frame size."""
+    with torch.no_grad():
+        flow_t, _ = reverse_flow(flow, t)
+        return backward_warp(img, flow_t)
 
 
 class FlowInterpolator:
@@ -64,13 +81,15 @@ class FlowInterpolator:
         self,
         preset: str = "medium",
         finest_scale: int = 0,
-        max_flow_pixels: int = DEFAULT_MAX_FLOW_PIXELS,
+        full_res_pixels: int = FULL_RES_PIXELS,
+        max_flow_pixels: int = MAX_FLOW_PIXELS,
         threads: int = 2,
     ) -> None:
         if preset not in PRESETS:
             raise ModelError(f"Unknown DIS preset {preset!r}; choose one of: {', '.join(PRESETS)}.")
         self.preset = preset
         self.finest_scale = finest_scale
+        self.full_res_pixels = full_res_pixels
         self.max_flow_pixels = max_flow_pixels
         self.threads = max(1, threads)
         self.device: torch.device | None = None
@@ -99,15 +118,17 @@ class FlowInterpolator:
             self.load(img0.device)
         flow01, flow10 = self._flows(img0, img1)
         t = t.to(device=img0.device, dtype=torch.float32).view(-1)
-        # Reversal runs at flow resolution; only the reversed flows are brought up to frame size.
-        flow_t0, _ = reverse_flow(flow01, t)
-        flow_t1, _ = reverse_flow(flow10, 1.0 - t)
-        flow_t = upscale_flow(torch.cat([flow_t0, flow_t1]), img0.shape[-2:]).to(img0.dtype)
-        b = img0.shape[0]
-        warped0 = backward_warp(img0, flow_t[:b])
-        warped1 = backward_warp(img1, flow_t[b:])
-        w1 = t.to(img0.dtype).view(-1, 1, 1, 1)
-        return (warped0 + (warped1 - warped0) * w1).clamp_(0.0, 1.0)
+        # The two sides are independent: on the CPU they run on two worker threads (torch
+        # releases the GIL), on CUDA the kernels are queued asynchronously anyway.
+        if img0.device.type == "cpu" and self.threads > 1:
+            side1 = self._pool.submit(_warped_side, img1, flow10, 1.0 - t)
+            warped0 = _warped_side(img0, flow01, t)
+            warped1 = side1.result()
+        else:
+            warped0 = _warped_side(img0, flow01, t)
+            warped1 = _warped_side(img1, flow10, 1.0 - t)
+        # a convex mix of bilinear samples of [0, 1] frames stays in [0, 1]
+        return torch.lerp(warped0, warped1, t.to(img0.dtype).view(-1, 1, 1, 1))
 
     # -- flows ----------------------------------------------------------------------------
 
@@ -117,63 +138,64 @@ class FlowInterpolator:
         return dis
 
     def _flows(self, img0: torch.Tensor, img1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Flows 0->1 and 1->0 (B, 2, h, w) at flow resolution on the frames' device, once per distinct pair."""
-        b = img0.shape[0]
+        """Flows 0->1 and 1->0 (B, 2, h, w) at flow resolution on the frames' device.
+
+        Rows that repeat an earlier row of the batch, or the most recent pair of the previous
+        call, reuse its flows; DIS runs once per remaining distinct pair.
+        """
         source: list[int] = []  # row -> index into `distinct`
-        distinct: list[int] = []  # rows whose flows must be computed (or come from the cache)
-        for i in range(b):
+        distinct: list[int] = []
+        for i in range(img0.shape[0]):
             for k, j in enumerate(distinct):
-                if torch.equal(img0[i], img0[j]) and torch.equal(img1[i], img1[j]):
+                if same_content(img0[i], img0[j]) and same_content(img1[i], img1[j]):
                     source.append(k)
                     break
             else:
                 source.append(len(distinct))
                 distinct.append(i)
-        flows: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * len(distinct)
+        flows: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         todo: list[int] = []
         for k, i in enumerate(distinct):
-            if self._cache is not None and self._matches_cache(img0[i], img1[i]):
-                flows[k] = (self._cache[2], self._cache[3])
+            cache = self._cache
+            if cache is not None and same_content(cache[0], img0[i]) and same_content(cache[1], img1[i]):
+                flows[k] = (cache[2], cache[3])
             else:
                 todo.append(k)
         if todo:
-            rows = [distinct[k] for k in todo]
-            computed = self._estimate(img0[rows], img1[rows])
-            for n, k in enumerate(todo):
-                flows[k] = (computed[0][n], computed[1][n])
-            last = rows[-1]
+            computed = self._estimate(img0, img1, [distinct[k] for k in todo])
+            flows.update(zip(todo, computed, strict=True))
+            last = distinct[todo[-1]]
             self._cache = (img0[last].clone(), img1[last].clone(), *flows[todo[-1]])
         flow01 = torch.stack([flows[k][0] for k in source])
         flow10 = torch.stack([flows[k][1] for k in source])
         return flow01, flow10
 
-    def _matches_cache(self, row0: torch.Tensor, row1: torch.Tensor) -> bool:
-        c0, c1 = self._cache[0], self._cache[1]
-        return (
-            c0.shape == row0.shape
-            and c0.device == row0.device
-            and c0.dtype == row0.dtype
-            and torch.equal(c0, row0)
-            and torch.equal(c1, row1)
-        )
-
-    def _estimate(self, img0: torch.Tensor, img1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """DIS both ways for every row, two calls at a time, at flow resolution (see flow_size)."""
+    def _estimate(
+        self, img0: torch.Tensor, img1: torch.Tensor, rows: list[int]
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """DIS both ways for the given rows, all calls queued on the worker threads at once."""
         h, w = img0.shape[-2:]
-        fh, fw = flow_size(h, w, self.max_flow_pixels)
-        gray = to_gray_u8(torch.cat([img0, img1]))
-        if (fh, fw) != (h, w):
-            gray = [cv2.resize(g, (fw, fh), interpolation=cv2.INTER_AREA) for g in gray]
-        b = img0.shape[0]
-        jobs = [(gray[i], gray[b + i]) for i in range(b)] + [(gray[b + i], gray[i]) for i in range(b)]
-        futures = [self._pool.submit(self._dis_flow, a, c) for a, c in jobs]
-        results = [f.result() for f in futures]
-        self.flow_calls += len(jobs)
-        flow = torch.from_numpy(np.stack(results)).permute(0, 3, 1, 2).to(img0.device)
-        return flow[:b].contiguous(), flow[b:].contiguous()
+        factor = flow_factor(h, w, self.full_res_pixels, self.max_flow_pixels)
+        grays = [
+            (self._pool.submit(to_gray_u8, img0[i], factor), self._pool.submit(to_gray_u8, img1[i], factor))
+            for i in rows
+        ]
+        jobs = []
+        for g0, g1 in grays:
+            a, b = g0.result(), g1.result()
+            jobs.append(self._pool.submit(self._dis_flow, a, b))
+            jobs.append(self._pool.submit(self._dis_flow, b, a))
+        results = [job.result() for job in jobs]
+        self.flow_calls += len(results)
+        out = []
+        for n in range(len(rows)):
+            pair = np.stack(results[2 * n : 2 * n + 2])  # (2, h, w, 2): 0->1, 1->0
+            flow = torch.from_numpy(pair).permute(0, 3, 1, 2).to(img0.device)
+            out.append((flow[0], flow[1]))
+        return out
 
     def _dis_flow(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """One DIS call on a (H, W, 2) float32 result; small frames are edge-padded for DIS."""
+        """One DIS call, (h, w, 2) float32; frames too small for DIS are edge-padded first."""
         h, w = a.shape
         ph, pw = max(0, MIN_FLOW_SIDE - h), max(0, MIN_FLOW_SIDE - w)
         if ph or pw:

@@ -17,13 +17,35 @@ def pixel_grid(b: int, h: int, w: int, device: torch.device, dtype: torch.dtype)
     return torch.cat([xs, ys], 0)[None].expand(b, 2, h, w)
 
 
+def sampling_grid(flow: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """grid_sample grid (B, H, W, 2), align_corners=True, that samples at x + flow(x).
+
+    ``flow`` may be smaller than ``size`` (flow estimated on a downscaled copy, in pixels of
+    that copy): positions are formed at flow resolution and upsampled bilinearly with
+    corners aligned, so the identity part stays exact and only the flow is interpolated.
+    """
+    h, w = flow.shape[-2:]
+    big_h, big_w = size
+    dev, dtype = flow.device, flow.dtype
+    xs = torch.linspace(-1.0, 1.0, w, device=dev, dtype=dtype) if w > 1 else torch.zeros(1, device=dev, dtype=dtype)
+    ys = torch.linspace(-1.0, 1.0, h, device=dev, dtype=dtype) if h > 1 else torch.zeros(1, device=dev, dtype=dtype)
+    # low-res pixels -> full-res pixels (x big_w / w) -> normalised units (x 2 / (big_w - 1))
+    gain_x = 2.0 * big_w / (w * max(big_w - 1, 1))
+    gain_y = 2.0 * big_h / (h * max(big_h - 1, 1))
+    gx = flow[:, 0] * gain_x + xs.view(1, 1, w)
+    gy = flow[:, 1] * gain_y + ys.view(1, h, 1)
+    grid = torch.stack([gx, gy], dim=1)
+    if (h, w) != (big_h, big_w):
+        grid = F.interpolate(grid, size=(big_h, big_w), mode="bilinear", align_corners=True)
+    return grid.permute(0, 2, 3, 1)
+
+
 def backward_warp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """Samples ``img`` at x + flow(x) (bilinear, border-clamped): out(x) = img(x + flow(x))."""
-    b, _, h, w = img.shape
-    pos = pixel_grid(b, h, w, img.device, flow.dtype) + flow
-    gx = pos[:, 0] * (2.0 / max(w - 1, 1)) - 1.0
-    gy = pos[:, 1] * (2.0 / max(h - 1, 1)) - 1.0
-    grid = torch.stack([gx, gy], dim=-1).to(img.dtype)
+    """Samples ``img`` at x + flow(x) (bilinear, border-clamped): out(x) = img(x + flow(x)).
+
+    ``flow`` may have a lower resolution than ``img``; see :func:`sampling_grid`.
+    """
+    grid = sampling_grid(flow, tuple(img.shape[-2:])).to(img.dtype)
     return F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 
