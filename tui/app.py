@@ -8,7 +8,6 @@ Core events reach the UI through a coalescing :class:`tui.messages.EventInbox`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 from collections.abc import Callable, Mapping
@@ -31,6 +30,7 @@ from monitor.events import (
     VerificationCheck,
     WatchStateChanged,
 )
+from tui.hangup import ignore_further_hangups, silence_terminal, terminal_gone
 from tui.messages import EventInbox, EventsWaiting, SessionEnded
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.help import HelpScreen
@@ -116,6 +116,7 @@ class FramedeckApp(App[SessionSummary]):
                 self.set_interval(self.gpu_interval, self.sample_gpu)
         if self.handle_hangup:
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.hang_up)
+            self.set_interval(1.0, self._check_terminal)
 
     # -- workers -----------------------------------------------------------------------------
 
@@ -302,6 +303,10 @@ class FramedeckApp(App[SessionSummary]):
 
     def on_unmount(self) -> None:
         """However the app ends (except a hang-up), the job and the watchdog driver end too."""
+        if self.handle_hangup and not self.closing and not self.session.detached and terminal_gone(0):
+            silence_terminal()  # the app failed because the terminal vanished: a hang-up too
+            ignore_further_hangups()
+            self.session.detach()
         if not self.session.detached:
             self.session.cancel.set()
             self.session.pause.clear()
@@ -311,16 +316,15 @@ class FramedeckApp(App[SessionSummary]):
 
     def hang_up(self) -> None:
         """SIGHUP: leave the screen, keep the job and the watchdog running headless."""
-        _silence_terminal()
+        if self.session.detached:
+            return
+        silence_terminal()
+        ignore_further_hangups()
         self.session.detach()
         self.closing = True
         self.exit(self.session.summary())
 
-
-def _silence_terminal() -> None:
-    """Point stdin, stdout and stderr at /dev/null so nothing fails writing to a dead tty."""
-    null = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        with contextlib.suppress(OSError):
-            os.dup2(null, fd)
-    os.close(null)
+    def _check_terminal(self) -> None:
+        """The terminal can vanish without a SIGHUP reaching us; treat that as a hang-up."""
+        if terminal_gone(0):
+            self.hang_up()

@@ -253,11 +253,24 @@ def run_screen(session: ConsoleSession, job_name: str | None) -> SessionSummary:
     app = FramedeckApp(session, sampler=sampler_for(telemetry, torch_memory), job_name=job_name, handle_hangup=True)
     try:
         app.run()
-    finally:
         if session.detached:  # the terminal went away: finish the job and the watchdog headless
-            session.done.wait()
+            _wait_headless(session)
+    finally:
         telemetry.close()
     return session.summary()
+
+
+def _wait_headless(session: ConsoleSession) -> None:
+    """Wait for the session; Ctrl-C (a terminal came back) aborts the job and the stop."""
+    try:
+        while not session.done.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        session.cancel.set()
+        session.quit.set()
+        if session.link is not None:
+            session.link.abandon()
+        session.done.wait()
 
 
 def run_headless(session: ConsoleSession, out: TextIO) -> SessionSummary:
@@ -286,11 +299,20 @@ def run_headless(session: ConsoleSession, out: TextIO) -> SessionSummary:
                 session.link.abandon()
 
         previous = signal.signal(signal.SIGINT, on_sigint)
+        hangup = signal.signal(signal.SIGHUP, _on_hangup_headless)
     try:
         return session.run()
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
+            signal.signal(signal.SIGHUP, hangup)
+
+
+def _on_hangup_headless(signum: int, frame: object) -> None:
+    """An SSH drop while printing plain lines: keep going, write only to the log file."""
+    from tui.hangup import silence_terminal
+
+    silence_terminal()
 
 
 def exit_code(session: ConsoleSession, summary: SessionSummary) -> int:

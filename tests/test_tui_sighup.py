@@ -1,0 +1,111 @@
+"""SSH reality: ``framedeck tui`` on a pseudo-terminal that goes away mid-job.
+
+The console runs in a subprocess with a pty as its terminal. Once the job is
+interpolating, the pty's master side is closed and the process gets SIGHUP (what an SSH
+drop does); the job and the watchdog must carry on headless: the output is complete, the
+upload verified, the dry-run sentinel written, and the log file says what happened.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import pty
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import threading
+import time
+from pathlib import Path
+
+import av
+import pytest
+
+from sample_media.generate import write_clip
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX only")
+
+
+def frame_count(path: Path) -> int:
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.decode(video=0))
+
+
+def drain(fd: int, sink: bytearray) -> None:
+    """Read the console's screen output until the pty closes (so its writes never block)."""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            return
+        if not chunk:
+            return
+        sink.extend(chunk)
+
+
+def wait_until(condition, limit: float, what: str, proc: subprocess.Popen) -> None:
+    """Poll ``condition``; a safety net, not a timing assertion."""
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        if condition():
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"framedeck exited early ({proc.returncode}) waiting for {what}")
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.parametrize("how", ["sighup", "pty-closed"])
+def test_terminal_loss_keeps_the_job_and_watchdog_running(tmp_path: Path, how: str) -> None:
+    clip = write_clip(tmp_path / "clip.mp4", 96, 54, 24, 4.0, audio=False)  # 96 frames
+    output = tmp_path / "out.mp4"
+    uploads = tmp_path / "uploaded"
+    uploads.mkdir()
+    sentinel = tmp_path / "sentinel.json"
+    log = tmp_path / "console.log"
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color", "PYTHONUNBUFFERED": "1"}
+    env.pop("TMUX", None)
+    command = [
+        sys.executable, "-m", "tui.cli", "tui", str(clip), "-o", str(output),
+        "--model", "blend", "--upload", uploads.as_uri(), "--shutdown", "poweroff",
+        "--confirm", "2", "--check-interval", "0", "--countdown", "1",
+        "--sentinel", str(sentinel), "--log-file", str(log),
+        "--stall-timeout", "600",
+    ]
+    env["FRAMEDECK_INJECT"] = "hang@pair=20,seconds=3"  # keeps the job mid-run when the terminal drops
+    proc = subprocess.Popen(
+        command, stdin=slave, stdout=slave, stderr=slave, cwd=ROOT, env=env, start_new_session=True
+    )
+    os.close(slave)
+    screen = bytearray()
+    reader = threading.Thread(target=drain, args=(master, screen), daemon=True)
+    reader.start()
+    try:
+        wait_until(lambda: log.exists() and "stage interpolating" in log.read_text(), 120, "the job", proc)
+        wait_until(lambda: b"Job" in screen, 30, "the screen", proc)
+        os.close(master)  # the terminal is gone...
+        master = -1
+        if how == "sighup":
+            proc.send_signal(signal.SIGHUP)  # ...and the hang-up signal arrives
+        proc.wait(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if master >= 0:
+            os.close(master)
+    text = log.read_text()
+    assert proc.returncode == 0, text[-3000:]
+    assert "the terminal went away" in text
+    assert "watchdog stopped" in text
+    assert frame_count(output) == 2 * frame_count(clip)  # complete, not truncated
+    assert (uploads / output.name).read_bytes() == output.read_bytes()
+    record = json.loads(sentinel.read_text())
+    assert record["dry_run"] is True and record["verification"]["passed"] == 2
+    assert text.index("the terminal went away") < text.index("stage done")  # it really ran headless
