@@ -63,7 +63,7 @@ async def test_gpu_panel_shows_memory_bar_history_and_torch_memory(tmp_path: Pat
         text = screen_text(app)
         assert "78.5 GiB/80.0 GiB" in text
         assert "util 97%" in text and "temp 81°C" in text and "power 650 W" in text
-        assert "torch alloc 3.0 GiB  reserved 4.0 GiB" in text
+        assert "torch alloc 3.0 GiB resv 4.0 GiB" in text
         assert "NVIDIA H100 80GB HBM3" in text
         assert list(app.gpu.history[0]) == [0.1, 78.5 / 80.0]
         line = app.query_one(GpuPanel)._gpu_lines(app.gpu.gpus[0], 56)[0]

@@ -85,7 +85,7 @@ class GpuPanel(Static):
                 lines.extend(self._gpu_lines(gpu, width))
         if s.torch is not None:
             lines.append(
-                Text(f"torch alloc {human_bytes(s.torch.allocated)}  reserved {human_bytes(s.torch.reserved)}")
+                Text(f"torch alloc {human_bytes(s.torch.allocated)} resv {human_bytes(s.torch.reserved)}")
             )
         self.update(Group(*lines))
 
