@@ -532,7 +532,8 @@ def run_job(
     """Interpolate ``input_path`` into ``output_path`` and return the summary.
 
     ``options`` defaults to ``JobOptions()`` (2x with the weight-free ``flow`` model).
-    ``on_event`` receives every core event, from the calling thread. ``cancel`` and
+    ``on_event`` receives every core event, from the calling thread (``Stalled`` and its log
+    line come from the stall monitor's thread, so the callback must be thread-safe). ``cancel`` and
     ``pause`` are checked between batches. ``faults`` defaults to ``FRAMEDECK_INJECT``.
     ``interpolator`` overrides ``options.model`` with a ready-made instance.
     Raises :class:`core.errors.FramedeckError` (with one sentence) on any failure; the

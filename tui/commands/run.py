@@ -27,7 +27,7 @@ class ProgressPrinter:
 
     def __init__(
         self,
-        out: TextIO = sys.stderr,
+        out: TextIO | None = None,
         clock: Callable[[], float] = time.monotonic,
         interval: float = 1.0,
         quiet: bool = False,
@@ -63,7 +63,7 @@ class ProgressPrinter:
 
     def line(self, text: str) -> None:
         if not self.quiet:
-            print(text, file=self.out, flush=True)
+            print(text, file=self.out or sys.stderr, flush=True)
 
 
 def handle(args: argparse.Namespace) -> int:
