@@ -161,3 +161,26 @@ async def test_s_is_dimmed_until_verified(tmp_path: Path) -> None:
         await pilot.press("s")
         assert not isinstance(app.screen, ConfirmScreen)
         job.release(2)
+
+
+async def test_require_confirm_waits_for_s(tmp_path: Path) -> None:
+    clock = ManualClock()
+    uploads = tmp_path / "uploaded"
+    uploads.mkdir()
+    link = build_link(
+        uploads.as_uri(), shutdown="poweroff", dry_run=True, sentinel=tmp_path / "sentinel.json",
+        confirm=1, check_interval=0.0, countdown=0.0, require_confirm=True, env={}, clock=clock,
+    )
+    session = make_session(tmp_path, finished_job(tmp_path), link=link, clock=clock, sleep=clock.sleep)
+    app = make_app(session)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: link.view().state == "awaiting confirmation")
+        clock.advance(3600.0)
+        await pilot.pause(0.1)
+        assert link.view().state == "awaiting confirmation"  # nobody pressed s: no stop
+        await wait_for(pilot, lambda: "press s to stop" in screen_text(app))
+        await pilot.press("s")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: link.view().state == "stopped")
+    assert (tmp_path / "sentinel.json").exists()

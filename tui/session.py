@@ -240,6 +240,10 @@ class ConsoleSession:
             return None
         return f"{watchdog.target.rstrip('/')}/{watchdog.remote_name}"
 
+    def close(self) -> None:
+        """Close the log file; later lines are dropped."""
+        self.log_file.close()
+
     def summary(self) -> SessionSummary:
         return SessionSummary(
             output=self.result.output if self.result else None,

@@ -240,6 +240,7 @@ def run_console(
         summary = run_headless(session, out)
     else:
         summary = run_screen(session, job_name)
+    session.close()
     _print_summary(summary, out)
     return exit_code(session, summary)
 
