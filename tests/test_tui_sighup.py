@@ -109,3 +109,38 @@ def test_terminal_loss_keeps_the_job_and_watchdog_running(tmp_path: Path, how: s
     record = json.loads(sentinel.read_text())
     assert record["dry_run"] is True and record["verification"]["passed"] == 2
     assert text.index("the terminal went away") < text.index("stage done")  # it really ran headless
+
+
+def test_console_in_a_real_terminal_quits_with_q_and_prints_the_summary(tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "clip.mp4", 64, 36, 24, 0.5, audio=False)
+    output = tmp_path / "out.mp4"
+    uploads = tmp_path / "uploaded"
+    uploads.mkdir()
+    log = tmp_path / "console.log"
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color"}
+    command = [
+        sys.executable, "-m", "tui.cli", "tui", str(clip), "-o", str(output), "--model", "blend",
+        "--upload", uploads.as_uri(), "--shutdown", "poweroff", "--confirm", "1",
+        "--check-interval", "0", "--countdown", "0", "--log-file", str(log),
+    ]
+    proc = subprocess.Popen(command, stdin=slave, stdout=slave, stderr=slave, cwd=ROOT, env=env, start_new_session=True)
+    os.close(slave)
+    screen = bytearray()
+    reader = threading.Thread(target=drain, args=(master, screen), daemon=True)
+    reader.start()
+    try:
+        wait_until(lambda: log.exists() and "watchdog stopped" in log.read_text(), 120, "the end", proc)
+        wait_until(lambda: b"q quits" in screen, 30, "the done notice", proc)
+        os.write(master, b"q")
+        proc.wait(timeout=60)
+        reader.join(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    assert proc.returncode == 0
+    tail = screen.decode("utf-8", "replace")[-2000:]
+    assert f"output:   {output}" in tail and "sentinel: " in tail and f"log:      {log}" in tail

@@ -167,6 +167,9 @@ class FramedeckApp(App[SessionSummary]):
         self.summary = message.summary  # type: ignore[assignment]
         if self.showing:
             self.refresh_bindings()
+            if not self.closing:
+                outcome = "failed" if self.summary.error else "finished"
+                self.notify(f"The job {outcome} and the watchdog is done; q quits.", timeout=30)
 
     # -- keys ----------------------------------------------------------------------------------
 
