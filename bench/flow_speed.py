@@ -1,6 +1,7 @@
 """CPU speed of ``flow`` against ffmpeg's minterpolate on the same decoded 720p frames.
 
     .venv/bin/python bench/flow_speed.py [--clip PATH] [--frames 25] [--caps 230400,129600,57600]
+                                         [--presets medium,ultrafast]
                                          [--repeat 3] [--torch-threads 1] [--dis-threads 2]
 
 Both sides go from rgb24 arrays to rgb24 arrays: flow through ``interpolate()`` (tensor in,
@@ -103,6 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clip", type=Path, default=DEFAULT_CLIP)
     parser.add_argument("--frames", type=int, default=25)
     parser.add_argument("--caps", default="230400,129600,57600", help="max_flow_pixels values to try")
+    parser.add_argument("--presets", default="", help="DIS presets to try (default: the interpolator's)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--torch-threads", type=int, default=1, help="torch.set_num_threads")
     parser.add_argument("--dis-threads", type=int, default=2, help="concurrent DIS calls")
@@ -125,13 +127,16 @@ def main(argv: list[str] | None = None) -> None:
     contestants = []
     if not args.skip_minterpolate:
         contestants.append(Contestant("minterpolate mci/aobmc/bidir", "-", minterpolate_middles))
-    for cap in (int(c) for c in args.caps.split(",")):
-        model = FlowInterpolator(max_flow_pixels=cap, threads=args.dis_threads)
+    presets = [p for p in args.presets.split(",") if p] or [None]
+    for cap, preset in ((int(c), p) for c in args.caps.split(",") for p in presets):
+        options = {"large_preset": preset} if preset else {}
+        model = FlowInterpolator(max_flow_pixels=cap, threads=args.dis_threads, **options)
         model.load(torch.device("cpu"))
         flow_middles(model, [frames[0], frames[2]])  # warm-up on a pair the timed run never meets
         k = flow_factor(h, w, model.full_res_pixels, cap)
         resolution = f"{-(-w // k)}x{-(-h // k)}"
-        contestants.append(Contestant("flow", resolution, lambda f, m=model: flow_middles(m, f)))
+        label = f"flow (DIS {model.large_preset if k > 1 else model.preset})"
+        contestants.append(Contestant(label, resolution, lambda f, m=model: flow_middles(m, f)))
     for _ in range(args.repeat):  # interleaved, so load changes hit every contestant alike
         for contestant in contestants:
             time_round(contestant, frames)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from itertools import islice
+
+import av
 import numpy as np
 import pytest
 import torch
@@ -9,7 +12,12 @@ import torch
 from bench.middlebury import evaluate, mean_psnr, psnr, read_rgb, to_tensor, to_uint8
 from core.errors import ModelError
 from core.interpolators.base import Interpolator
-from core.interpolators.flow import FlowInterpolator
+from core.interpolators.flow import (
+    FULL_RES_PIXELS,
+    MAX_FLOW_PIXELS,
+    FlowInterpolator,
+    flow_factor,
+)
 from core.interpolators.flow_ops import backward_warp, fill_holes, forward_splat, reverse_flow
 from core.interpolators.registry import create_interpolator
 from tests.clips import moving_frames
@@ -142,9 +150,33 @@ def test_large_frames_estimate_flow_on_a_smaller_copy() -> None:
     assert psnr(pred_full, clip[1]) > psnr(mixed, clip[1]) + 2.0
 
 
+def test_720p_footage_uses_downscaled_flow_and_follows_the_motion() -> None:
+    clip = shared_path("media/clips/bigbuckbunny_1280x720_25fps.mp4")
+    with av.open(str(clip)) as container:
+        decoded = [f.to_ndarray(format="rgb24") for f in islice(container.decode(video=0), 40)]
+    first, truth, last = decoded[36], decoded[37], decoded[38]  # a stretch with visible motion
+    model = loaded()
+    pred = to_uint8(run(model, frames([first]), frames([last]), [0.5]))
+    mixed = to_uint8((frames([first]) + frames([last])) / 2)
+    assert flow_factor(720, 1280, model.full_res_pixels, model.max_flow_pixels) == 6
+    assert psnr(pred, truth) > psnr(mixed, truth) + 1.0
+
+
+def test_flow_resolution_rule() -> None:
+    assert flow_factor(480, 640, FULL_RES_PIXELS, MAX_FLOW_PIXELS) == 1  # Middlebury: full res
+    assert flow_factor(720, 1280, FULL_RES_PIXELS, MAX_FLOW_PIXELS) == 6  # -> 214x120
+    assert flow_factor(1080, 1920, FULL_RES_PIXELS, MAX_FLOW_PIXELS) == 8  # -> 240x135
+    for h, w in ((481, 641), (1000, 1001), (23, 40000)):
+        k = flow_factor(h, w, FULL_RES_PIXELS, MAX_FLOW_PIXELS)
+        assert -(-h // k) * -(-w // k) <= MAX_FLOW_PIXELS
+        assert -(-h // (k - 1)) * -(-w // (k - 1)) > MAX_FLOW_PIXELS  # smallest such factor
+
+
 def test_unknown_preset_is_a_model_error() -> None:
     with pytest.raises(ModelError, match="Unknown DIS preset"):
         FlowInterpolator(preset="glacial")
+    with pytest.raises(ModelError, match="Unknown DIS preset"):
+        FlowInterpolator(large_preset="glacial")
 
 
 def test_splatting_an_integer_shift_moves_the_image() -> None:

@@ -7,7 +7,9 @@ splatting, both frames warped along them and blended by (1 - t) : t.
 Flows are computed once per distinct pair; a repeated pair (several t for --factor 3/4, in one
 batch or the next) reuses them. Frames up to ``full_res_pixels`` (640x480: all of Middlebury)
 get full-resolution flow; larger frames are box-averaged by the smallest integer factor that
-brings them to at most ``max_flow_pixels`` (720p -> 320x180), and only the warp runs at full size.
+brings them to at most ``max_flow_pixels`` (720p -> 214x120, 1080p -> 240x135, 720x576 ->
+180x144) for flow estimation and reversal, and only the warp runs at full size. The trade-off
+is measured in BENCHMARKS.md (bench/flow_speed.py).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ PRESETS = {
 }
 MIN_FLOW_SIDE = 16  # DIS refuses frames smaller than its patches; smaller ones are edge-padded.
 FULL_RES_PIXELS = 640 * 480
-MAX_FLOW_PIXELS = 320 * 180
+MAX_FLOW_PIXELS = 240 * 135
 _LUMA = (0.299, 0.587, 0.114)
 
 
@@ -80,14 +82,18 @@ class FlowInterpolator:
     def __init__(
         self,
         preset: str = "medium",
+        large_preset: str | None = None,
         finest_scale: int = 0,
         full_res_pixels: int = FULL_RES_PIXELS,
         max_flow_pixels: int = MAX_FLOW_PIXELS,
         threads: int = 2,
     ) -> None:
-        if preset not in PRESETS:
-            raise ModelError(f"Unknown DIS preset {preset!r}; choose one of: {', '.join(PRESETS)}.")
+        large_preset = large_preset or preset
+        for name in (preset, large_preset):
+            if name not in PRESETS:
+                raise ModelError(f"Unknown DIS preset {name!r}; choose one of: {', '.join(PRESETS)}.")
         self.preset = preset
+        self.large_preset = large_preset  # for frames whose flow is estimated downscaled
         self.finest_scale = finest_scale
         self.full_res_pixels = full_res_pixels
         self.max_flow_pixels = max_flow_pixels
@@ -132,8 +138,8 @@ class FlowInterpolator:
 
     # -- flows ----------------------------------------------------------------------------
 
-    def _make_dis(self) -> cv2.DISOpticalFlow:
-        dis = cv2.DISOpticalFlow_create(PRESETS[self.preset])
+    def _make_dis(self, preset: str) -> cv2.DISOpticalFlow:
+        dis = cv2.DISOpticalFlow_create(PRESETS[preset])
         dis.setFinestScale(self.finest_scale)
         return dis
 
@@ -176,6 +182,7 @@ class FlowInterpolator:
         """DIS both ways for the given rows, all calls queued on the worker threads at once."""
         h, w = img0.shape[-2:]
         factor = flow_factor(h, w, self.full_res_pixels, self.max_flow_pixels)
+        preset = self.preset if factor == 1 else self.large_preset
         grays = [
             (self._pool.submit(to_gray_u8, img0[i], factor), self._pool.submit(to_gray_u8, img1[i], factor))
             for i in rows
@@ -183,8 +190,8 @@ class FlowInterpolator:
         jobs = []
         for g0, g1 in grays:
             a, b = g0.result(), g1.result()
-            jobs.append(self._pool.submit(self._dis_flow, a, b))
-            jobs.append(self._pool.submit(self._dis_flow, b, a))
+            jobs.append(self._pool.submit(self._dis_flow, a, b, preset))
+            jobs.append(self._pool.submit(self._dis_flow, b, a, preset))
         results = [job.result() for job in jobs]
         self.flow_calls += len(results)
         out = []
@@ -194,7 +201,7 @@ class FlowInterpolator:
             out.append((flow[0], flow[1]))
         return out
 
-    def _dis_flow(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    def _dis_flow(self, a: np.ndarray, b: np.ndarray, preset: str) -> np.ndarray:
         """One DIS call, (h, w, 2) float32; frames too small for DIS are edge-padded first."""
         h, w = a.shape
         ph, pw = max(0, MIN_FLOW_SIDE - h), max(0, MIN_FLOW_SIDE - w)
@@ -202,9 +209,10 @@ class FlowInterpolator:
             a = cv2.copyMakeBorder(a, 0, ph, 0, pw, cv2.BORDER_REPLICATE)
             b = cv2.copyMakeBorder(b, 0, ph, 0, pw, cv2.BORDER_REPLICATE)
         try:
-            dis = getattr(self._local, "dis", None)
+            instances = self._local.__dict__.setdefault("dis", {})
+            dis = instances.get(preset)
             if dis is None:
-                dis = self._local.dis = self._make_dis()
+                dis = instances[preset] = self._make_dis(preset)
             flow = dis.calc(a, b, None)
         except cv2.error as exc:
             raise ModelError(f"Optical flow failed on a {w}x{h} frame: {exc.err}.") from None
