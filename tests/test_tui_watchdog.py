@@ -140,7 +140,7 @@ async def test_quit_during_countdown_asks_and_cancels_the_stop(tmp_path: Path) -
         await wait_for(pilot, lambda: app.job.finished)
         await pilot.press("q")
         assert isinstance(app.screen, ConfirmScreen)
-        assert "stop countdown" in screen_text(app)
+        assert "the watchdog (countdown)" in screen_text(app)
         await pilot.press("y")
         await wait_for(pilot, lambda: not app.is_running)
     assert link.view().state == "cancelled"

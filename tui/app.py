@@ -181,6 +181,14 @@ class FramedeckApp(App[SessionSummary]):
     def countdown_active(self) -> bool:
         return self.link is not None and self.link.view().countdown is not None
 
+    @property
+    def watchdog_busy(self) -> bool:
+        """Uploading, verifying, counting down or stopping: quitting would cut that short."""
+        if self.link is None:
+            return False
+        view = self.link.view()
+        return not view.finished and view.state not in ("idle", "waiting for output")
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """None dims a key that does not apply now (it stays in the footer)."""
         if self.closing and action not in ("quit", "help", "focus_log"):
@@ -198,8 +206,8 @@ class FramedeckApp(App[SessionSummary]):
     async def action_quit(self) -> None:
         if self.closing:
             return
-        if self.job_active or self.countdown_active:
-            what = "the job" if self.job_active else "the stop countdown"
+        if self.job_active or self.watchdog_busy:
+            what = "the job" if self.job_active else f"the watchdog ({self.link.view().state})"  # type: ignore[union-attr]
             self.push_screen(
                 ConfirmScreen(f"Quit? This aborts {what} and keeps the machine running.", "Quit", "Stay"),
                 self._quit_confirmed,

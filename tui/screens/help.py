@@ -12,7 +12,7 @@ from textual.widgets import Static
 
 HELP_TEXT = """\
 [b]Keys[/b]
-  [b]q[/b], [b]ctrl+q[/b], [b]ctrl+c[/b]  quit (asks while a job or a countdown is active)
+  [b]q[/b], [b]ctrl+q[/b], [b]ctrl+c[/b]  quit (asks while the job or the watchdog is busy)
   [b]a[/b]  abort the job (asks)
   [b]p[/b]  pause / resume between batches
   [b]d[/b]  toggle dry-run (turning it off asks)
