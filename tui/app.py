@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import ClassVar
@@ -18,6 +19,7 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
+from textual.timer import Timer
 from textual.widgets import Footer
 from textual.worker import Worker
 
@@ -42,6 +44,7 @@ from tui.widgets.log_panel import LogPanel
 from tui.widgets.watchdog_panel import WatchdogPanel
 
 Sampler = Callable[[], GpuSampled]
+DRAIN_INTERVAL = 0.1  # seconds: the screen follows the job at most ten times a second
 WATCH_EVENTS = (WatchStateChanged, UploadProgress, UploadFinished, VerificationCheck, CountdownTick, StopOutcome)
 
 
@@ -89,6 +92,8 @@ class FramedeckApp(App[SessionSummary]):
         self.worker: Worker[SessionSummary] | None = None
         self.summary: SessionSummary | None = None
         self.closing = False
+        self._last_drain = 0.0
+        self._drain_timer: Timer | None = None
 
     # -- layout ------------------------------------------------------------------------------
 
@@ -139,6 +144,18 @@ class FramedeckApp(App[SessionSummary]):
         return bool(self.screen_stack) and self.is_running
 
     def on_events_waiting(self, _: EventsWaiting) -> None:
+        """Drain the inbox at most every DRAIN_INTERVAL; what arrives meanwhile coalesces."""
+        if not self.showing or self._drain_timer is not None:
+            return
+        wait = self._last_drain + DRAIN_INTERVAL - time.monotonic()
+        if wait > 0:
+            self._drain_timer = self.set_timer(wait, self._drain)
+        else:
+            self._drain()
+
+    def _drain(self) -> None:
+        self._drain_timer = None
+        self._last_drain = time.monotonic()
         if not self.showing:
             return
         job_changed = watchdog_changed = False
