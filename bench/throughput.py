@@ -49,6 +49,7 @@ from core.video.reader import FrameReader
 from core.video.writer import EncoderSettings
 
 STAGES = ("decode", "upload", "model", "download", "encode")
+WAYS = ("model-only", "framedeck", "null-sink", "png")
 SHORTFALL = 0.9  # below this share of model-only, the limiting stage is named
 
 
@@ -59,6 +60,7 @@ class Run:
     pairs: int
     frames_out: int
     seconds: float
+    cpu_seconds: float = 0.0  # process CPU time (all threads) over the same span
     stages: dict[str, float] = field(default_factory=dict)
     parts: dict[str, float] = field(default_factory=dict)
 
@@ -69,6 +71,10 @@ class Run:
     @property
     def fps(self) -> float:
         return self.frames_out / self.seconds
+
+    @property
+    def cpu_per_pair(self) -> float:
+        return self.cpu_seconds / self.pairs
 
 
 @dataclass
@@ -89,6 +95,16 @@ class InputResult:
             out["null-sink/model-only"] = self.runs["null-sink"].pairs_per_second / model
         if "png" in self.runs:
             out["framedeck/png"] = self.runs["png"].seconds / self.runs["framedeck"].seconds
+        return out
+
+    def cpu_ratios(self) -> dict[str, float]:
+        """The same ratios from CPU seconds per pair: steadier than wall time on a shared machine."""
+        cost = {name: run.cpu_per_pair for name, run in self.runs.items()}
+        out = {"end-to-end/model-only": cost["model-only"] / cost["framedeck"]}
+        if "null-sink" in cost:
+            out["null-sink/model-only"] = cost["model-only"] / cost["null-sink"]
+        if "png" in cost:
+            out["framedeck/png"] = cost["png"] / cost["framedeck"]
         return out
 
     def limiter(self) -> str | None:
@@ -122,7 +138,7 @@ def model_only(frames: list[np.ndarray], model: Interpolator, device: torch.devi
         return floats[i]
 
     pairs = len(frames) - 1
-    start = time.perf_counter()
+    cpu, start = time.process_time(), time.perf_counter()
     with torch.inference_mode():
         for first in range(0, pairs, batch):
             rows = range(first, min(first + batch, pairs))
@@ -134,7 +150,7 @@ def model_only(frames: list[np.ndarray], model: Interpolator, device: torch.devi
             for i in [k for k in floats if k < rows[-1] + 1]:
                 del floats[i]
     _sync(device)
-    return Run(pairs, pairs, time.perf_counter() - start)
+    return Run(pairs, pairs, time.perf_counter() - start, time.process_time() - cpu)
 
 
 def framedeck(clip: Path, output: Path, options: JobOptions, sink: bool = False) -> tuple[Run, JobStarted]:
@@ -145,6 +161,7 @@ def framedeck(clip: Path, output: Path, options: JobOptions, sink: bool = False)
         if isinstance(event, JobStarted):
             seen["started"] = event
             seen["at"] = time.perf_counter()
+            seen["cpu"] = time.process_time()
         elif isinstance(event, StageTimes):
             seen["stages"] = dict(event.seconds)
 
@@ -154,7 +171,8 @@ def framedeck(clip: Path, output: Path, options: JobOptions, sink: bool = False)
     else:
         result = run_job(clip, output, options, on_event)
     seconds = time.perf_counter() - float(seen["at"])  # type: ignore[arg-type]
-    run = Run(result.pairs, result.output_frames, seconds, stages=seen.get("stages", {}))  # type: ignore[arg-type]
+    cpu = time.process_time() - float(seen["cpu"])  # type: ignore[arg-type]
+    run = Run(result.pairs, result.output_frames, seconds, cpu, stages=seen.get("stages", {}))  # type: ignore[arg-type]
     return run, seen["started"]  # type: ignore[return-value]
 
 
@@ -199,9 +217,11 @@ def measure(clip: Path, args: argparse.Namespace, settings: EncoderSettings, fol
             model.load(device)
             pngs = folder / f"png_{attempt}"
             pngs.mkdir()
+            cpu = time.process_time()
             times = png_round_trip(clip, folder / f"png_{attempt}.mp4", pngs, model, device, settings)
             parts = {"decode+png": times.decode, "pairs": times.pairs, "model": times.model, "encode": times.encode}
-            _keep_best(best, "png", Run(times.pairs_done, times.frames_out, times.total, parts=parts))
+            cpu = time.process_time() - cpu
+            _keep_best(best, "png", Run(times.pairs_done, times.frames_out, times.total, cpu, parts=parts))
     model.unload()
     assert started is not None
     height, width = frames[0].shape[:2]
@@ -241,6 +261,14 @@ def markdown(results: list[InputResult], command: str, encoder: str) -> str:
             f"| {ratios.get('null-sink/model-only', float('nan')):.2f} "
             f"| {ratios.get('framedeck/png', float('nan')):.2f} | {r.limiter() or '-'} |"
         )
+    lines += ["", "CPU seconds per pair (process time, all threads) of the same best runs:", ""]
+    lines += ["| input | " + " | ".join(WAYS) + " | end-to-end / model-only | null sink / model-only "
+              "| framedeck / PNG |", "|---" * (len(WAYS) + 4) + "|"]
+    for r in results:
+        cells = " | ".join(f"{r.runs[w].cpu_per_pair:.3f}" if w in r.runs else "-" for w in WAYS)
+        ratios = " | ".join(f"{r.cpu_ratios().get(k, float('nan')):.2f}" for k in
+                            ("end-to-end/model-only", "null-sink/model-only", "framedeck/png"))
+        lines.append(f"| {r.name} | {cells} | {ratios} |")
     lines += ["", "Stage seconds of the best framedeck run (busy time per stage; wall = streaming seconds):", ""]
     lines += ["| input | wall | " + " | ".join(STAGES) + " | wait |", "|---" * (len(STAGES) + 3) + "|"]
     for r in results:
@@ -279,6 +307,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--crf", type=int)
     parser.add_argument("--scene-cut", type=float, default=None, help="default off: every pair interpolated")
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--torch-threads", type=int, help="torch.set_num_threads (default: torch's own)")
     parser.add_argument("--no-png", action="store_true", help="skip the PNG round trip")
     parser.add_argument("--no-null-sink", action="store_true", help="skip the null-sink run")
     parser.add_argument("--cache", type=Path, default=CACHE, help="where generated and trimmed clips are kept")
@@ -301,6 +330,8 @@ def inputs(args: argparse.Namespace) -> list[Path]:
 def main(argv: list[str] | None = None) -> dict[str, object]:
     """Run the benchmark, print the Markdown tables and return them with the raw results."""
     args = parse_args(argv)
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
     codec = resolve_codec(args.codec)
     settings = EncoderSettings(codec=codec, crf=args.crf, preset=args.preset)
     command = "python -m bench.throughput " + " ".join(argv if argv is not None else sys.argv[1:])

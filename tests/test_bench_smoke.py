@@ -29,6 +29,8 @@ def test_throughput_reports_every_way(tmp_path, capsys):
     assert result.runs["framedeck"].frames_out == result.runs["png"].frames_out == 12
     assert result.runs["null-sink"].frames_out == 12
     assert set(result.ratios()) == {"end-to-end/model-only", "null-sink/model-only", "framedeck/png"}
+    assert set(result.cpu_ratios()) == set(result.ratios())
+    assert all(run.cpu_seconds > 0 for run in result.runs.values())
     assert set(result.runs["framedeck"].stages) >= set(throughput.STAGES)
     assert result.job["codec"] == "libx264" and result.job["model"] == "blend"
     assert set(result.runs["png"].parts) == {"decode+png", "pairs", "model", "encode"}
