@@ -124,6 +124,7 @@ async def test_dry_run_is_locked_when_no_live_stop_is_possible(tmp_path: Path) -
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: job.started.is_set())
         assert binding_state(app, "toggle_dry_run") is None
+        await wait_for(pilot, lambda: "on (locked)" in screen_text(app))
         await pilot.press("d")
         assert not isinstance(app.screen, ConfirmScreen)
         assert link.watchdog.dry_run is True

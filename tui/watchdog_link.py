@@ -33,6 +33,7 @@ class WatchdogView:
     finished: bool = False
     can_stop_now: bool = False
     can_toggle_dry_run: bool = True
+    live_allowed: bool = True
 
 
 class WatchdogLink:
@@ -65,6 +66,7 @@ class WatchdogLink:
             finished=w.finished,
             can_stop_now=w.can_stop_now,
             can_toggle_dry_run=w.can_toggle_dry_run and (self.live_allowed or not w.dry_run),
+            live_allowed=self.live_allowed,
         )
 
     @property

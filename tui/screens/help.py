@@ -12,26 +12,30 @@ from textual.widgets import Static
 
 HELP_TEXT = """\
 [b]Keys[/b]
-  [b]q[/b], [b]ctrl+q[/b], [b]ctrl+c[/b]  quit (asks while the job or the watchdog is busy)
+  [b]q[/b] [b]ctrl+q[/b] [b]ctrl+c[/b]  quit (asks while the job or the watchdog is busy)
   [b]a[/b]  abort the job (asks)
   [b]p[/b]  pause / resume between batches
-  [b]d[/b]  toggle dry-run (turning it off asks)
+  [b]d[/b]  dry-run on / off (turning it off asks)
   [b]s[/b]  stop the machine now, once the upload is verified (asks)
   [b]x[/b]  cancel the stop countdown
-  [b]l[/b]  focus the log (arrows / page keys scroll it)
+  [b]l[/b]  focus the log (arrows and page keys scroll it)
   [b]?[/b]  this help
+  Dimmed keys do not apply right now.
 
 [b]Panels[/b]
-  GPU: memory per GPU (bar and history), utilisation, temperature, power,
-       and this process's torch memory.
-  Job: stage, progress, pairs/s, ETA (--:-- until known), batch, OOM back-offs.
-  Watchdog: upload, verification k/K, the countdown and whether the stop is a dry run.
-  Log: the newest lines; the whole log is in the file named under it.
+  GPU   memory per GPU (bar and history), utilisation,
+        temperature, power; this process's torch memory
+  Job   stage, progress, pairs/s, ETA (--:-- until known),
+        batch size, out-of-memory back-offs, stalls
+  Log   the newest lines; the whole log is in the file
+        named under the panel
+  Watchdog  upload, checks k/K, countdown, dry-run
 
-If the terminal goes away (SSH drop), the job and the watchdog carry on and write
-to the log file. Run the console inside tmux or screen to come back to it.
+If the terminal goes away (SSH drop), the job and the
+watchdog carry on and write to the log file. Run the
+console inside tmux or screen to come back to it.
 
-Press escape, q or ? to close."""
+escape, q or ? closes this help."""
 
 
 class HelpScreen(ModalScreen[None]):

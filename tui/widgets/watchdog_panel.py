@@ -59,7 +59,10 @@ class WatchdogPanel(Static):
             table.add_row("stop", Text("press s to stop", style="yellow"))
         else:
             table.add_row("stop in", "-")
-        dry = Text("on (sentinel only)", style="yellow") if v.dry_run else Text("OFF: live stop", style="bold red")
+        if v.dry_run:
+            dry = Text("on (sentinel only)" if v.live_allowed else "on (locked)", style="yellow")
+        else:
+            dry = Text("OFF: live stop", style="bold red")
         table.add_row("dry run", dry)
         if v.sentinel:
             table.add_row("sentinel", v.sentinel)
