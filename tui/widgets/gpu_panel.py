@@ -76,7 +76,7 @@ class GpuPanel(Static):
         s = self.state
         width = max(20, self.content_region.width or 40)
         if s.unavailable:
-            lines: list[Text] = [Text(s.unavailable, style="yellow"), Text("running on the CPU", style="dim")]
+            lines: list[Text] = [Text(s.unavailable, style="yellow")]
         elif not s.gpus:
             lines = [Text("sampling…", style="dim")]
         else:
