@@ -10,7 +10,7 @@ import torch
 from core.interpolators.blend import BlendInterpolator
 from core.options import JobOptions
 from sample_media.generate import write_clip
-from tests.tui_pilot import make_app, wait_for
+from tests.tui_pilot import make_app, screen_text, wait_for
 from tui.screens.confirm import ConfirmScreen
 from tui.session import ConsoleSession
 
@@ -76,3 +76,19 @@ async def test_pause_resume_then_abort_a_real_job(tmp_path: Path) -> None:
 
 def binding_state_is_enabled(app, action: str) -> bool:
     return app.check_action(action, ()) is True
+
+
+async def test_a_failing_job_shows_its_one_sentence(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("bad.mp4").write_bytes(b"this is not a video")
+    session = ConsoleSession("bad.mp4", "out.mp4", JobOptions(model="blend"), log_path=Path("framedeck.log"))
+    app = make_app(session)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.summary is not None, limit=60)
+        await pilot.pause(0.2)
+        job_box = [line.split("│")[1] for line in screen_text(app).splitlines() if line.startswith("│")]
+        shown = " ".join(" ".join(job_box).split())
+        assert app.job.stage == "failed"
+        assert session.error and session.error in shown  # the whole sentence, wrapped in the panel
+        assert binding_state_is_enabled(app, "quit") and app.check_action("abort", ()) is None
+    assert session.error_code == 2 and not Path("out.mp4").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
@@ -107,8 +108,6 @@ class JobPanel(Static):
         stage = Text(s.stage, style="bold")
         if s.paused and s.active:
             stage.append("  PAUSED", style="bold black on yellow")
-        if s.detail and s.stage in ("failed", "aborted"):
-            stage.append(f"  {s.detail}", style="red")
         table.add_row("stage", stage)
         fraction = s.done / s.total if s.total else None
         pct = f" {fraction * 100:3.0f}%" if fraction is not None else "    "
@@ -125,7 +124,8 @@ class JobPanel(Static):
         table.add_row("batch", Text(f"{s.batch or '-'}  ").append_text(backoffs))
         if s.stalled:
             table.add_row("warning", Text(s.stalled, style="bold red"))
-        self.update(table)
+        failure = s.failed or (s.detail if s.stage in ("failed", "aborted") else "")
+        self.update(Group(table, Text(failure, style="red")) if failure else table)
 
     def on_resize(self) -> None:
         self.show()
