@@ -80,7 +80,7 @@ def snapshot_app(env: dict[str, str]) -> tuple[FramedeckApp, ScriptedJob, FakeNv
     job = ScriptedJob(pairs=8)
     session = ConsoleSession(
         "clip.mp4", "clip_2x.mp4", JobOptions(), log_path=Path("framedeck.log"), link=link,
-        run_job=job, clock=lambda: 0.0, sleep=lambda s: None, wall=lambda: FIXED_TIME,
+        run_job=job, sleep=lambda s: None, wall=lambda: FIXED_TIME,
     )
     nvml = FakeNvml(["NVIDIA H100 80GB HBM3", "NVIDIA H100 80GB HBM3"])
     torch_reading = TorchMemory(allocated=int(21.4 * GIB), reserved=int(24 * GIB))

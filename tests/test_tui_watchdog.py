@@ -60,7 +60,7 @@ def finished_job(tmp_path: Path, pairs: int = 2) -> ScriptedJob:
 async def test_countdown_cancelled_keeps_the_machine_and_s_stops_later(tmp_path: Path) -> None:
     clock = ManualClock()
     link = link_for(tmp_path, clock)
-    session = make_session(tmp_path, finished_job(tmp_path), link=link, clock=clock, sleep=clock.sleep)
+    session = make_session(tmp_path, finished_job(tmp_path), link=link, sleep=clock.sleep)
     app = make_app(session)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: link.view().state == "countdown")
@@ -92,7 +92,7 @@ async def test_dry_run_toggle_asks_before_going_live(tmp_path: Path) -> None:
     link = link_for(tmp_path, clock, shutdown="command:true")
     finished_job(tmp_path)  # the output file the watchdog will upload at the end
     job = ScriptedJob(pairs=3)  # gated: the watchdog waits for the output until released
-    app = make_app(make_session(tmp_path, job, link=link, clock=clock, sleep=clock.sleep))
+    app = make_app(make_session(tmp_path, job, link=link, sleep=clock.sleep))
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: job.started.is_set())
         assert "DRY RUN" in screen_text(app)
@@ -120,7 +120,7 @@ async def test_dry_run_is_locked_when_no_live_stop_is_possible(tmp_path: Path) -
     clock = ManualClock()
     link = link_for(tmp_path, clock, allow_live=False)
     job = ScriptedJob(pairs=2)
-    app = make_app(make_session(tmp_path, job, link=link, clock=clock, sleep=clock.sleep))
+    app = make_app(make_session(tmp_path, job, link=link, sleep=clock.sleep))
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: job.started.is_set())
         assert binding_state(app, "toggle_dry_run") is None
@@ -134,7 +134,7 @@ async def test_dry_run_is_locked_when_no_live_stop_is_possible(tmp_path: Path) -
 async def test_quit_during_countdown_asks_and_cancels_the_stop(tmp_path: Path) -> None:
     clock = ManualClock()
     link = link_for(tmp_path, clock)
-    session = make_session(tmp_path, finished_job(tmp_path), link=link, clock=clock, sleep=clock.sleep)
+    session = make_session(tmp_path, finished_job(tmp_path), link=link, sleep=clock.sleep)
     app = make_app(session)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: link.view().state == "countdown")
@@ -154,7 +154,7 @@ async def test_s_is_dimmed_until_verified(tmp_path: Path) -> None:
     clock = ManualClock()
     link = link_for(tmp_path, clock)
     job = ScriptedJob(pairs=2)
-    app = make_app(make_session(tmp_path, job, link=link, clock=clock, sleep=clock.sleep))
+    app = make_app(make_session(tmp_path, job, link=link, sleep=clock.sleep))
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: job.started.is_set())
         assert link.view().state == "waiting for output"
@@ -172,7 +172,7 @@ async def test_require_confirm_waits_for_s(tmp_path: Path) -> None:
         uploads.as_uri(), shutdown="poweroff", dry_run=True, sentinel=tmp_path / "sentinel.json",
         confirm=1, check_interval=0.0, countdown=0.0, require_confirm=True, env={}, clock=clock,
     )
-    session = make_session(tmp_path, finished_job(tmp_path), link=link, clock=clock, sleep=clock.sleep)
+    session = make_session(tmp_path, finished_job(tmp_path), link=link, sleep=clock.sleep)
     app = make_app(session)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: link.view().state == "awaiting confirmation")

@@ -108,7 +108,8 @@ class ConsoleSession:
 
     ``run`` is called on a worker thread. ``cancel`` aborts the job between batches,
     ``pause`` holds it, ``quit`` stops driving the watchdog. ``run_job`` is injectable
-    (the real :func:`core.job.run_job` by default).
+    (the real :func:`core.job.run_job` by default) and gets ``job_kwargs`` (clock, faults,
+    interpolator...); ``sleep`` paces the watchdog driver, ``wall`` stamps console log lines.
     """
 
     def __init__(
@@ -120,7 +121,6 @@ class ConsoleSession:
         log_path: Path,
         link: WatchdogLink | None = None,
         run_job: Callable[..., JobFinished] | None = None,
-        clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         wall: Callable[[], float] = time.time,
         job_kwargs: dict[str, object] | None = None,
@@ -136,7 +136,6 @@ class ConsoleSession:
             link.watchdog.on_event = self.emit
         self.watchdog_interval = watchdog_interval
         self._run_job = run_job
-        self.clock = clock
         self.sleep = sleep
         self.wall = wall
         self.job_kwargs = job_kwargs or {}

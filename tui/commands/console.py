@@ -218,7 +218,6 @@ def demo_session(
         options,
         log_path=folder / "framedeck.log",
         link=link,
-        clock=clock,
         sleep=sleep,
         wall=wall,
     )
