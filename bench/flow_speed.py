@@ -1,6 +1,6 @@
 """CPU speed of ``flow`` against ffmpeg's minterpolate on the same decoded 720p frames.
 
-    .venv/bin/python bench/flow_speed.py [--clip PATH] [--frames 25] [--caps 230400,129600,57600]
+    .venv/bin/python bench/flow_speed.py [--clip PATH] [--frames 25] [--caps 32400,57600,129600]
                                          [--presets medium,ultrafast]
                                          [--repeat 3] [--torch-threads 1] [--dis-threads 2]
 
@@ -35,7 +35,7 @@ import torch  # noqa: E402
 
 from bench.middlebury import psnr, to_tensor, to_uint8  # noqa: E402
 from bench.minterpolate import doubled  # noqa: E402
-from core.interpolators.flow import FlowInterpolator, flow_factor  # noqa: E402
+from core.interpolators.flow import MAX_FLOW_PIXELS, FlowInterpolator, flow_factor  # noqa: E402
 
 DEFAULT_CLIP = ROOT.parent / "shared" / "media" / "clips" / "bigbuckbunny_1280x720_25fps.mp4"
 
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clip", type=Path, default=DEFAULT_CLIP)
     parser.add_argument("--frames", type=int, default=25)
-    parser.add_argument("--caps", default="230400,129600,57600", help="max_flow_pixels values to try")
+    parser.add_argument("--caps", default=f"{MAX_FLOW_PIXELS},57600,129600", help="max_flow_pixels values to try")
     parser.add_argument("--presets", default="", help="DIS presets to try (default: the interpolator's)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--torch-threads", type=int, default=1, help="torch.set_num_threads")

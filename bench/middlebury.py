@@ -72,7 +72,8 @@ def to_uint8(frame: torch.Tensor) -> np.ndarray:
     """(3, H, W) or (1, 3, H, W) float in [0, 1] -> (H, W, 3) uint8, rounded as an encoder would."""
     if frame.dim() == 4:
         frame = frame[0]
-    return frame.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
+    pixels = frame.detach().float().clamp(0, 1).mul_(255).round_().to(torch.uint8)
+    return pixels.permute(1, 2, 0).cpu().numpy()
 
 
 def psnr(pred: np.ndarray, truth: np.ndarray) -> float:
