@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from bench.middlebury import evaluate, mean_psnr, psnr, read_rgb, to_tensor, to_uint8
+from bench.middlebury import Score, evaluate, mean_psnr, psnr, read_rgb, to_tensor, to_uint8
+from bench.minterpolate import MinterpolateInterpolator
 from core.errors import ModelError
 from core.interpolators.base import Interpolator
 from core.interpolators.flow import (
@@ -59,19 +60,29 @@ def test_registry_builds_flow_that_follows_the_protocol() -> None:
     assert model.name == "flow"
 
 
-def test_flow_reaches_34db_on_middlebury_and_beats_blend() -> None:
-    root = shared_path("media/middlebury-other")
-    flow = loaded()
+@pytest.fixture(scope="module")
+def flow_scores() -> list[Score]:
+    return evaluate(loaded(), CPU, shared_path("media/middlebury-other"), with_ssim=False)
+
+
+def test_flow_reaches_34db_on_middlebury_and_beats_blend(flow_scores) -> None:
     blend = create_interpolator("blend")
     blend.load(CPU)
-    flow_scores = evaluate(flow, CPU, root, with_ssim=False)
-    blend_scores = evaluate(blend, CPU, root, with_ssim=False)
+    blend_scores = evaluate(blend, CPU, shared_path("media/middlebury-other"), with_ssim=False)
     assert len(flow_scores) == 12
     assert mean_psnr(flow_scores) >= 34.0
     assert mean_psnr(flow_scores) > mean_psnr(blend_scores) + 5.0
     # motion compensation wins on every sequence with real motion (Walking defeats all methods)
     wins = [f.psnr > b.psnr for f, b in zip(flow_scores, blend_scores, strict=True) if f.name != "Walking"]
     assert all(wins)
+
+
+def test_flow_beats_minterpolate_on_middlebury(flow_scores) -> None:
+    reference = MinterpolateInterpolator()
+    reference.load(CPU)
+    mi_scores = evaluate(reference, CPU, shared_path("media/middlebury-other"), with_ssim=False)
+    assert abs(mean_psnr(mi_scores) - 33.00) < 0.05  # the figure of ../shared/README.md
+    assert mean_psnr(flow_scores) > mean_psnr(mi_scores) + 1.0
 
 
 def test_t0_and_t1_give_the_input_frames(middlebury_pair) -> None:
