@@ -107,6 +107,7 @@ class FlowInterpolator:
     # -- protocol -------------------------------------------------------------------------
 
     def load(self, device: torch.device) -> None:
+        self.unload()
         self.device = torch.device(device)
         self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="dis")
         self._local = threading.local()
