@@ -5,6 +5,7 @@ No timings are asserted; the figures must only be there, finite and consistent i
 
 from __future__ import annotations
 
+import json
 import math
 
 import torch
@@ -17,7 +18,7 @@ from core.video.probe import probe_video
 def test_throughput_reports_every_way(tmp_path, capsys):
     report = throughput.main(
         ["--generate", "64x36", "--seconds", "0.25", "--repeat", "1", "--model", "blend",
-         "--preset", "ultrafast", "--cache", str(tmp_path)]
+         "--preset", "ultrafast", "--cache", str(tmp_path), "--json", str(tmp_path / "raw.json")]
     )  # fmt: skip
     (result,) = report["results"]
     assert (result.width, result.height, result.frames) == (64, 36, 6)
@@ -34,6 +35,8 @@ def test_throughput_reports_every_way(tmp_path, capsys):
     assert set(result.runs["framedeck"].stages) >= set(throughput.STAGES)
     assert result.job["codec"] == "libx264" and result.job["model"] == "blend"
     assert set(result.runs["png"].parts) == {"decode+png", "pairs", "model", "encode"}
+    raw = json.loads((tmp_path / "raw.json").read_text())["results"][0]
+    assert raw["runs"]["framedeck"]["frames_out"] == 12 and "limiter" in raw
     printed = capsys.readouterr().out
     assert "| generated_64x36_24fps_0.25s.mp4 64x36 | 6 | blend" in printed
     assert "libx264 crf 18 preset ultrafast" in printed
@@ -64,3 +67,19 @@ def test_memory_reports_both_lengths(tmp_path, capsys):
     else:
         assert "skipped" in report["gpu"]
         assert "GPU memory: skipped" in capsys.readouterr().out
+
+
+def _result(model_only: float, framedeck: float, null: float, stages: dict[str, float]):
+    runs = {
+        "model-only": throughput.Run(10, 10, 10 / model_only),
+        "framedeck": throughput.Run(10, 20, 10 / framedeck, stages=stages),
+        "null-sink": throughput.Run(10, 20, 10 / null, stages=stages),
+    }
+    return throughput.InputResult("clip", 64, 36, 11, runs, {})
+
+
+def test_limiter_rule():
+    stages = {"decode": 1.0, "upload": 3.0, "model": 2.0, "download": 0.5, "encode": 9.0}
+    assert _result(10, 9.5, 10, stages).limiter() is None  # within 0.9 x model-only
+    assert _result(10, 5, 9.5, stages).limiter() == "encode"  # the null sink recovers the rate
+    assert _result(10, 5, 6, stages).limiter() == "upload"  # still short without the encoder
