@@ -23,13 +23,16 @@ class RateEstimator:
         window: int = 30,
         smoothing: float = 0.2,
         min_samples: int = 3,
+        min_interval: float = 0.25,
     ) -> None:
         self.total = total
         self.clock = clock
         self.warmup = warmup
         self.smoothing = smoothing
         self.min_samples = min_samples
+        self.min_interval = min_interval
         self.done = 0
+        self._sampled = 0
         self.start_time = clock()
         self._last: float | None = None
         self._times: deque[tuple[int, float]] = deque(maxlen=window + 1)
@@ -42,21 +45,27 @@ class RateEstimator:
     def update(self, done: int) -> None:
         """Record that ``done`` pairs are finished in all."""
         now = self.clock()
+        self.done = done
         if done <= self.warmup:
-            self.done = done
+            self._sampled = done
             self._last = now
             self._times.clear()
             self._times.append((done, now))
             return
-        if self._last is not None and done > self.done and now > self._last:
-            instant = (done - self.done) / (now - self._last)
-            if self._rate is None:
-                self._rate = instant
-            else:
-                self._rate += self.smoothing * (instant - self._rate)
-        self.done = done
-        self._last = now
         self._times.append((done, now))
+        if self._last is None:
+            self._sampled, self._last = done, now
+            return
+        # pairs often finish in bursts (one batch): sample the rate over at least min_interval
+        if now - self._last < self.min_interval:
+            return
+        instant = (done - self._sampled) / (now - self._last)
+        if self._rate is None:
+            self._rate = instant
+        else:
+            self._rate += self.smoothing * (instant - self._rate)
+        self._sampled = done
+        self._last = now
 
     @property
     def rate(self) -> float | None:
@@ -67,7 +76,9 @@ class RateEstimator:
     def windowed_rate(self) -> float | None:
         if len(self._times) < self.min_samples + 1:
             return None
-        (d0, t0), (d1, t1) = self._times[0], self._times[-1]
+        t0 = self._times[0][1]
+        d0 = max(d for d, t in self._times if t == t0)  # the end of a burst, not its middle
+        d1, t1 = self._times[-1]
         if t1 <= t0 or d1 <= d0:
             return None
         return (d1 - d0) / (t1 - t0)

@@ -45,3 +45,16 @@ def test_format_eta():
     assert format_eta(None) == "--:--"
     assert format_eta(65.4) == "1:05"
     assert format_eta(3725) == "1:02:05"
+
+
+def test_bursts_of_pairs_from_one_batch_do_not_inflate_the_rate():
+    clock = FakeClock()
+    est = RateEstimator(total=100, clock=clock, warmup=0, min_samples=2)
+    done = 0
+    for _ in range(6):  # a batch of 4 pairs every 2 s, all finishing at the same instant
+        clock.now += 2.0
+        for _ in range(4):
+            done += 1
+            est.update(done)
+    assert est.rate == 2.0
+    assert est.eta == (100 - 24) / 2.0
