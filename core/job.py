@@ -123,7 +123,7 @@ class _Job:
         self.outstanding: dict[int, int] = {}
         self.pair_started: dict[int, float] = {}
         self.pair_interpolated: dict[int, bool] = {}
-        self.pair_times: list[float] = []
+        self.pair_times: deque[float] = deque(maxlen=50)  # recent pair seconds, for stalls
         self.tensors: dict[int, torch.Tensor] = {}
         self.forwards = 0
         self.pairs_done = 0
@@ -165,13 +165,14 @@ class _Job:
     # -- the stall monitor -------------------------------------------------------------------
 
     def stall_threshold(self) -> float:
-        recent = self.pair_times[-50:]
-        median = statistics.median(recent) if recent else 0.0
+        median = statistics.median(self.pair_times) if self.pair_times else 0.0
         return max(STALL_FACTOR * median, STALL_FLOOR)
 
     def watch_stalls(self, stop: threading.Event) -> None:
         timeout = self.options.stall_timeout
         while not stop.wait(0.2):
+            if self.cancel.is_set():
+                self._abort.set()  # releases an injected hang too
             stalled_for = self.clock() - self.last_progress
             limit = self.stall_threshold() if timeout is None else min(timeout, self.stall_threshold())
             if stalled_for < limit:
