@@ -132,6 +132,7 @@ class _Job:
         self.last_progress = clock()
         self.stall_error: StallError | None = None
         self.stall_reported = False
+        self.restore_threads: int | None = None
         self._abort = threading.Event()  # set by cancel or by the stall monitor
 
     # -- small helpers -----------------------------------------------------------------------
@@ -373,6 +374,10 @@ class _Job:
                 scale=self.options.scale,
             )
         self.model.load(self.device)
+        threads = getattr(self.model, "cpu_torch_threads", None)
+        if self.device.type == "cpu" and threads and threads != torch.get_num_threads():
+            self.restore_threads = torch.get_num_threads()
+            torch.set_num_threads(threads)
         self.batch = self.choose_batch(info.height, info.width)
         precision = "fp32" if self.device.type == "cpu" else self.options.precision
         settings = EncoderSettings(
@@ -577,6 +582,8 @@ def _release(job: _Job) -> None:
     """Unload the model and return memory to the pre-job baseline."""
     if job.model is not None:
         job.model.unload()
+    if job.restore_threads is not None:
+        torch.set_num_threads(job.restore_threads)
     job.tensors.clear()
     job.requests.clear()
     job.pending.clear()

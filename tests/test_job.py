@@ -260,11 +260,19 @@ def test_injected_io_errors_fail_cleanly(tmp_path, spec, error, words):
 
 def test_finished_event_and_library_defaults(tmp_path):
     src = write_frames(tmp_path / "in.mkv", moving_frames(4))
-    events = []
-    result = run_job(src, tmp_path / "o.mkv", on_event=events.append)  # flow, 2x, auto codec
+    events, threads_during = [], []
+
+    def on_event(event):
+        events.append(event)
+        if isinstance(event, PairDone):
+            threads_during.append(torch.get_num_threads())
+
+    torch.set_num_threads(2)
+    result = run_job(src, tmp_path / "o.mkv", on_event=on_event)  # flow, 2x, auto codec
     assert isinstance(events[-1], JobFinished) and events[-1] == result
     assert result.output_frames == 8 and result.input_frames == 4
-    assert torch.get_num_threads() >= 1
+    # flow parallelises itself: torch runs single-threaded during the job, restored after
+    assert set(threads_during) == {1} and torch.get_num_threads() == 2
 
 
 def test_middle_frames_of_the_generated_clip_against_its_analytic_ground_truth(tmp_path):

@@ -18,6 +18,8 @@ class Interpolator(Protocol):
     """
 
     name: str
+    # optional: ``cpu_torch_threads = N`` asks the job to run torch with N intra-op threads on
+    # the CPU (for models that parallelise by themselves)
 
     def load(self, device: torch.device) -> None:
         """Move weights (if any) to ``device`` and get ready to run."""

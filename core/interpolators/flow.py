@@ -78,6 +78,10 @@ class FlowInterpolator:
     """DIS flow + flow reversal + bidirectional warp and blend; no weights."""
 
     name = "flow"
+    # flow runs its own threads (DIS and the two warps); torch's intra-op threads on top of
+    # them oversubscribe the CPU (measured 2.4x slower end to end on 2 cores), so the job
+    # runs torch single-threaded while this model is on the CPU
+    cpu_torch_threads = 1
 
     def __init__(
         self,
