@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 from fractions import Fraction
 from pathlib import Path
 
@@ -91,6 +92,16 @@ def _encode(path: Path, pictures, width: int, height: int, rate: Fraction) -> Pa
     return path
 
 
+def revision() -> str:
+    """The commit the benchmark runs on, '+dirty' when tracked files differ from it."""
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown commit"
+    return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
 def machine() -> str:
     """One line: host, CPU count, load, torch build and threads, GPU if any."""
     try:
@@ -100,5 +111,5 @@ def machine() -> str:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     return (
         f"{platform.node()}: {os.cpu_count()} CPU cores{load}, {gpu}, torch {torch.__version__} "
-        f"({torch.get_num_threads()} threads), PyAV {av.__version__}"
+        f"({torch.get_num_threads()} threads), PyAV {av.__version__}, framedeck {revision()}"
     )
