@@ -15,6 +15,7 @@ from core.errors import DecodeError, EncodeError, InputError, OptionError, Outpu
 from core.video.codecs import available_encoders, resolve_codec
 from core.video.probe import VideoInfo, probe_video
 from core.video.reader import FrameReader
+from core.video.segments import SegmentedVideoWriter
 from core.video.writer import EncoderSettings, VideoWriter
 from tests.clips import moving_frames, write_frames
 from tests.conftest import shared_path
@@ -411,6 +412,60 @@ def test_rotation_is_kept(tmp_path: Path) -> None:
     copy_video(src, tmp_path / "out.mkv", EncoderSettings("ffv1"), passthrough=True)
     assert probe_video(tmp_path / "out.mp4").rotation == 90
     assert probe_video(tmp_path / "out.mkv").rotation == 90
+
+
+def _bt709_clip(path: Path, color_range: int, frames: list[np.ndarray]) -> Path:
+    """A lossless H.264 clip tagged BT.709 with ``color_range`` (1 limited, 2 full), pixels to match."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=24, options={"crf": "0"})
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+        stream.codec_context.colorspace, stream.codec_context.color_range = 1, color_range
+        for i, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
+                format="yuv420p", dst_colorspace="itu709", dst_color_range="JPEG" if color_range == 2 else "MPEG"
+            )
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    return path
+
+
+def _tags_and_rgb(path: Path) -> tuple[tuple[int, int], np.ndarray]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        rgb = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(stream)]).astype(np.int16)
+        return (stream.codec_context.colorspace, stream.codec_context.color_range), rgb
+
+
+@pytest.mark.parametrize("color_range", [1, 2])
+@pytest.mark.parametrize("segmented", [False, True])
+def test_source_colour_tags_round_trip(color_range: int, segmented: bool, tmp_path: Path) -> None:
+    """A BT.709 source comes out tagged BT.709 with its range, and its RGB frames are converted
+    with that matrix, so the output decodes to the source's colours (BT.601 pixels under a
+    BT.709 tag are off by tens of levels on these saturated frames)."""
+    src = _bt709_clip(tmp_path / "src.mp4", color_range, moving_frames(6))
+    info = probe_video(src)
+    writer_class = SegmentedVideoWriter if segmented else VideoWriter
+    extra = {"segment_frames": 2, "workers": 2} if segmented else {}
+    out = tmp_path / "out.mp4"
+    with FrameReader(src, info) as reader, writer_class(
+        out, width=W, height=H, time_base=info.time_base, rate=info.fps,
+        settings=EncoderSettings("libx264", crf=0), source=info, **extra,
+    ) as writer:
+        for frame in reader:
+            writer.write(frame.rgb, frame.pts)
+        writer.finish()
+    src_tags, src_rgb = _tags_and_rgb(src)
+    out_tags, out_rgb = _tags_and_rgb(out)
+    assert src_tags == (1, color_range)
+    assert out_tags == src_tags
+    error = np.abs(out_rgb - src_rgb)  # only 4:2:0 chroma resampling remains
+    assert float(error.mean()) < 2.5 and int(error.max()) <= 16
+
+
+def test_untagged_source_gives_untagged_output(h264_clip: Path, tmp_path: Path) -> None:
+    copy_video(h264_clip, tmp_path / "out.mp4", EncoderSettings("libx264"))
+    assert _tags_and_rgb(h264_clip)[0] == _tags_and_rgb(tmp_path / "out.mp4")[0] == (2, 0)
 
 
 def test_odd_size_is_kept_with_yuv444(tmp_path: Path) -> None:

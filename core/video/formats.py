@@ -87,5 +87,6 @@ def encoder_options(codec: str, settings: EncoderSettings, notes: list[str]) -> 
         "preset": settings.preset or DEFAULT_PRESET[codec],
     }
     if codec == "libx265":
-        options["x265-params"] = "log-level=error"
+        # closed GOPs: every keyframe is an IDR, so each encoded segment starts clean
+        options["x265-params"] = "log-level=error:open-gop=0"
     return options

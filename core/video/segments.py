@@ -22,23 +22,17 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
-from pathlib import Path
 
 import av
-import numpy as np
 
-from core.errors import EncodeError, FramedeckError, OutputError
-from core.video.audio import AudioCarrier
-from core.video.codecs import NVENC, resolve_codec
-from core.video.formats import choose_pix_fmt, encoder_options
+from core.errors import EncodeError
+from core.video.output_file import Picture
 from core.video.probe import VideoInfo
-from core.video.writer import EncoderSettings, check_output, temp_path_for
+from core.video.writer import BaseVideoWriter, EncoderSettings
 
 _POLL = 0.05
 DEFAULT_SEGMENT_FRAMES = 120
 SEGMENTABLE = ("libx264", "libx265", "ffv1")  # CPU encoders; NVENC is fast enough alone
-
-Picture = np.ndarray | av.VideoFrame
 
 
 @dataclass
@@ -61,7 +55,7 @@ def default_workers(cores: int | None = None) -> int:
     return max(1, min(8, cores // 2))
 
 
-class SegmentedVideoWriter:
+class SegmentedVideoWriter(BaseVideoWriter):
     """Like VideoWriter, but ``workers`` encoders each take a GOP-aligned segment.
 
     Extra parameters: ``segment_frames`` (frames per segment, a keyframe starts each),
@@ -70,6 +64,8 @@ class SegmentedVideoWriter:
     which is what full parallelism needs) and ``threads_per_encoder`` (libav threads of
     each encoder; default cores / workers).
     """
+
+    write_header = False  # the header waits for the first segment's extradata
 
     def __init__(
         self,
@@ -91,31 +87,19 @@ class SegmentedVideoWriter:
     ) -> None:
         if segment_frames < 1:
             raise ValueError("segment_frames must be at least 1")
-        self.output = Path(output)
-        self.width, self.height = width, height
-        self.time_base = Fraction(time_base)
-        self.rate = Fraction(rate)
-        self.settings = settings
-        self.source = source
-        self.fault = fault
-        self.clock = clock
-        self.codec_name = resolve_codec(settings.codec)
-        self.notes: list[str] = []
-        self.pix_fmt = choose_pix_fmt(
-            self.codec_name, settings.pix_fmt, source, width, height, self.notes
-        )
-        self.options = encoder_options(self.codec_name, settings, self.notes)
         self.segment_frames = segment_frames
         self.workers = max(1, workers if workers is not None else default_workers())
         cores = os.cpu_count() or 1
         self.threads_per_encoder = threads_per_encoder or max(1, cores // self.workers)
+        super().__init__(
+            output, width=width, height=height, time_base=time_base, rate=rate, settings=settings,
+            source=source, fault=fault, clock=clock, threads=self.threads_per_encoder,
+        )
         self.buffer_frames = max(1, buffer_frames or self.workers * segment_frames) + queue_size
-        self.frames_written = 0  # frames handed to the writer
+        # frames_written counts frames handed to the writer; encode_seconds sums the encoder threads
         self.frames_encoded = 0
         self.segments = 0
-        self.encode_seconds = 0.0  # summed over the encoder threads
         self.mux_seconds = 0.0
-        self.temp_path: Path | None = None
         self._slots = threading.Semaphore(self.buffer_frames)
         self._lock = threading.Lock()
         self._ready: threading.Condition = threading.Condition(self._lock)
@@ -128,90 +112,25 @@ class SegmentedVideoWriter:
         self._packets_muxed = 0
         self._pending: tuple[Picture, int] | None = None
         self._last_delta: int | None = None
-        self._container: av.container.OutputContainer | None = None
-        self._stream: av.video.stream.VideoStream | None = None
-        self._audio: AudioCarrier | None = None
         self._threads: list[threading.Thread] = []
-        self._error: BaseException | None = None
-        self._stop = threading.Event()
-        self._finished = False
-        self._closed = False
 
     # -- setup -----------------------------------------------------------------------------
 
-    def __enter__(self) -> SegmentedVideoWriter:
-        check_output(self.output, self.source)
-        self.temp_path = temp_path_for(self.output)
-        try:
-            self._open()
-        except BaseException:
-            self._discard()
-            raise
+    def _start_threads(self) -> None:
         for n in range(self.workers):
             self._start(self._work, f"framedeck-encode-{n}")
         self._start(self._mux_all, "framedeck-mux")
-        return self
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if not self._finished:
-            self.abort()
 
     def _start(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=self._guard, args=(target,), name=name, daemon=True)
         self._threads.append(thread)
         thread.start()
 
-    def _open(self) -> None:
-        assert self.temp_path is not None
-        try:
-            container = av.open(str(self.temp_path), "w")
-        except (av.FFmpegError, ValueError) as exc:
-            reason = getattr(exc, "strerror", None) or "unknown container"
-            raise OutputError(
-                f"The output {self.output.name} cannot be written as {self.output.suffix} ({reason}); use .mp4 or .mkv."
-            ) from None
-        except OSError as exc:
-            raise OutputError(
-                f"The output folder {self.output.parent} cannot be written ({exc.strerror})."
-            ) from None
-        self._container = container
-        if av.codec.Codec(self.codec_name, "w").name not in container.supported_codecs:
-            raise OutputError(
-                f"The {self.output.suffix} container cannot hold {self.codec_name} video; use .mkv."
-            )
-        stream = container.add_stream(self.codec_name, rate=self.rate, options=dict(self.options))
-        self._configure(stream.codec_context)
-        stream.time_base = self.time_base
-        if self.source.rotation:
-            stream.set_display_rotation(self.source.rotation)
-        try:
-            stream.codec_context.open()  # validates the settings once, before any thread starts
-        except (av.FFmpegError, ValueError) as exc:
-            raise OutputError(
-                f"The {self.codec_name} encoder refused these settings ({getattr(exc, 'strerror', None) or exc})."
-            ) from None
-        self._stream = stream
-        if self.source.audio_streams:
-            try:
-                self._audio = AudioCarrier(self.source.path, container)
-            except av.FFmpegError as exc:
-                raise OutputError(
-                    f"The input's audio cannot be copied into {self.output.name} ({exc.strerror})."
-                ) from None
-            self.notes.extend(self._audio.notes)
-
-    def _configure(self, ctx: av.video.codeccontext.VideoCodecContext) -> None:
-        ctx.width, ctx.height, ctx.pix_fmt = self.width, self.height, self.pix_fmt
-        ctx.time_base = self.time_base
-        ctx.framerate = self.rate
-        if self.codec_name not in NVENC:
-            ctx.thread_count = self.threads_per_encoder
-
     def _new_encoder(self) -> av.video.codeccontext.VideoCodecContext:
-        assert self._stream is not None
+        assert self._file is not None and self._file.stream is not None
         ctx = av.CodecContext.create(self.codec_name, "w")
-        self._configure(ctx)
-        ctx.flags = self._stream.codec_context.flags  # global header where the container needs it
+        self._setup.configure(ctx)
+        ctx.flags = self._file.stream.codec_context.flags  # global header where the container needs it
         ctx.options = dict(self.options)
         ctx.open()
         return ctx
@@ -220,20 +139,12 @@ class SegmentedVideoWriter:
 
     def write(self, frame: Picture, pts: int) -> None:
         """Queue one frame at ``pts`` (in ``time_base``); raises EncodeError if encoding failed."""
-        if not self._threads or self._finished or self._closed:
+        if not self._threads or not self._writable():
             raise RuntimeError("SegmentedVideoWriter.write() outside an open 'with' block")
         self._raise_if_failed()
         if self._pending is not None and pts <= self._pending[1]:
             raise ValueError(f"pts must increase: {pts} after {self._pending[1]}")
-        if isinstance(frame, np.ndarray):
-            if frame.dtype != np.uint8 or frame.shape != (self.height, self.width, 3):
-                raise ValueError(
-                    f"expected a ({self.height}, {self.width}, 3) uint8 array, got {frame.shape} {frame.dtype}"
-                )
-        elif frame.width != self.width or frame.height != self.height:
-            raise ValueError(
-                f"frame is {frame.width}x{frame.height}, writer is {self.width}x{self.height}"
-            )
+        self._setup.check_picture(frame)
         if self._pending is not None:
             self._last_delta = pts - self._pending[1]
             self._dispatch(*self._pending, self._last_delta)
@@ -270,88 +181,24 @@ class SegmentedVideoWriter:
             self._current.frames.put(None)
             self._current = None
 
-    def _raise_if_failed(self) -> None:
-        if self._error is not None:
-            error = self._error
-            if isinstance(error, FramedeckError):
-                raise error
-            raise EncodeError(f"Encoding {self.output.name} failed ({error}).") from None
+    def _finish_encoding(self, end_pts: int | None) -> None:
+        if self._pending is not None:
+            picture, pts = self._pending
+            tail = end_pts - pts if end_pts is not None and end_pts > pts else None
+            self._dispatch(picture, pts, tail or self._last_delta or self._setup.nominal_duration())
+            self._pending = None
+        self._close_segment()
+        for _ in range(self.workers):
+            self._todo.put(None)
+        self._order.put(None)
+        for thread in self._threads:
+            thread.join()
 
-    def finish(self, end_pts: int | None = None) -> None:
-        """Encode what is left, join the segments, copy the remaining audio, fsync, rename."""
-        if self._finished:
-            return
-        try:
-            if self._pending is not None:
-                picture, pts = self._pending
-                tail = end_pts - pts if end_pts is not None and end_pts > pts else None
-                self._dispatch(picture, pts, tail or self._last_delta or self._nominal())
-                self._pending = None
-            self._close_segment()
-            for _ in range(self.workers):
-                self._todo.put(None)
-            self._order.put(None)
-            for thread in self._threads:
-                thread.join()
-            self._raise_if_failed()
-            self._close_container()
-            self._commit()
-        except BaseException as exc:
-            self.abort()
-            if isinstance(exc, OSError):
-                raise EncodeError(
-                    f"Finishing {self.output.name} failed ({exc.strerror})."
-                ) from None
-            raise
-        self._finished = True
-
-    def _commit(self) -> None:
-        assert self.temp_path is not None
-        with open(self.temp_path, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(self.temp_path, self.output)
-        with contextlib.suppress(OSError):
-            folder = os.open(self.output.parent, os.O_RDONLY)
-            try:
-                os.fsync(folder)
-            finally:
-                os.close(folder)
-
-    def abort(self) -> None:
-        """Stop every thread and delete the temporary file; the destination is untouched."""
-        if self._finished:
-            return
-        self._stop.set()
+    def _stop_threads(self) -> None:
         with self._ready:
             self._ready.notify_all()
         for thread in self._threads:
             thread.join()  # every thread polls _stop
-        with contextlib.suppress(Exception):
-            self._close_container()
-        self._discard()
-        self._finished = True
-
-    def _discard(self) -> None:
-        if self._container is not None and not self._closed:
-            with contextlib.suppress(Exception):
-                self._close_container()
-        if self.temp_path is not None:
-            with contextlib.suppress(FileNotFoundError):
-                self.temp_path.unlink()
-
-    def _close_container(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            if self._audio is not None:
-                self._audio.close()
-        finally:
-            if self._container is not None:
-                self._container.close()
-
-    def _nominal(self) -> int:
-        return max(1, round(1 / (self.rate * self.time_base)))
 
     # -- threads -----------------------------------------------------------------------------
 
@@ -365,16 +212,8 @@ class SegmentedVideoWriter:
                 self._stop.set()
                 self._ready.notify_all()
 
-    def _explain(self, exc: BaseException) -> BaseException:
-        if isinstance(exc, FramedeckError):
-            return exc
-        if isinstance(exc, av.FFmpegError):
-            return EncodeError(
-                f"The {self.codec_name} encoder failed near output frame {self.frames_encoded} ({exc.strerror})."
-            )
-        if isinstance(exc, OSError):
-            return EncodeError(f"Writing {self.output.name} failed ({exc.strerror}).")
-        return exc
+    def _encoder_failed_at(self) -> str:
+        return f"The {self.codec_name} encoder failed near output frame {self.frames_encoded}"
 
     def _get(self, source: queue.Queue):
         """Next item of a queue, or raise _Stopped once abort() or a failure stops the run."""
@@ -406,7 +245,7 @@ class SegmentedVideoWriter:
             picture, pts, duration, index = item
             if self.fault is not None:
                 self.fault(index)
-            frame = self._to_frame(picture)
+            frame = self._setup.to_frame(picture)
             frame.pts, frame.time_base, frame.duration = pts, self.time_base, duration
             frame.pict_type = av.video.frame.PictureType.NONE
             durations[pts] = duration
@@ -422,14 +261,6 @@ class SegmentedVideoWriter:
             with self._ready:
                 self.frames_encoded += 1
                 self.encode_seconds += self.clock() - start
-
-    def _to_frame(self, picture: Picture) -> av.VideoFrame:
-        if isinstance(picture, av.VideoFrame):
-            if picture.format.name == self.pix_fmt:
-                return picture
-            return picture.reformat(format=self.pix_fmt)
-        frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
-        return frame if self.pix_fmt == "rgb24" else frame.reformat(format=self.pix_fmt)
 
     def _hand_over(
         self, segment: _Segment, packets: list[av.Packet], durations: dict[int, int], done: bool
@@ -464,7 +295,7 @@ class SegmentedVideoWriter:
                     if first and packets:
                         self._set_extradata(extradata)
                         first = False
-                    elif packets and extradata != self._stream.codec_context.extradata:
+                    elif packets and extradata != self._file.stream.codec_context.extradata:
                         raise EncodeError(
                             f"Segment {segment.number + 1}'s encoder used other stream headers; the segments cannot be joined."
                         )
@@ -473,16 +304,15 @@ class SegmentedVideoWriter:
                     self.mux_seconds += self.clock() - start
                     if finished:
                         break
-            if self._audio is not None:
-                self._audio.finish()
+            self._file.finish_audio()
 
     def _set_extradata(self, extradata: bytes | None) -> None:
-        assert self._stream is not None
+        assert self._file is not None and self._file.stream is not None
         if extradata is not None:
-            self._stream.codec_context.extradata = extradata
+            self._file.stream.codec_context.extradata = extradata
 
     def _mux(self, packets: list[av.Packet], last_dts: int | None) -> int | None:
-        assert self._container is not None and self._stream is not None
+        assert self._file is not None and self._file.stream is not None
         for packet in packets:
             if packet.pts is not None:
                 packet.dts = self._decode_stamp(packet)
@@ -492,12 +322,8 @@ class SegmentedVideoWriter:
                     )
                 last_dts = packet.dts
             self._packets_muxed += 1
-            packet.stream = self._stream
-            if self._audio is not None:
-                stamp = packet.dts if packet.dts is not None else packet.pts
-                if stamp is not None:
-                    self._audio.mux_until(float(stamp * self.time_base))
-            self._container.mux(packet)
+            packet.stream = self._file.stream
+            self._file.mux(packet)
         return last_dts
 
     def _decode_stamp(self, packet: av.Packet) -> int:
@@ -508,7 +334,7 @@ class SegmentedVideoWriter:
         gives one strictly increasing dts series, as a single encoder would have written.
         """
         first = self._frame_pts[0]
-        step = self._frame_pts[1] - first if len(self._frame_pts) > 1 else self._nominal()
+        step = self._frame_pts[1] - first if len(self._frame_pts) > 1 else self._setup.nominal_duration()
         if self._reorder is None:
             encoder_dts = packet.dts if packet.dts is not None else first
             self._reorder = max(0, round((first - encoder_dts) / step))

@@ -7,19 +7,18 @@ import os
 import queue
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Self
 
 import av
-import numpy as np
 
-from core.errors import EncodeError, FramedeckError, OutputError
-from core.video.audio import AudioCarrier
+from core.errors import EncodeError, FramedeckError
 from core.video.codecs import NVENC, encoder_opens_with, resolve_codec
 from core.video.formats import choose_pix_fmt, encoder_options
+from core.video.output_file import EncoderSetup, OutputColour, OutputFile, Picture, source_colour
 from core.video.probe import VideoInfo
 
 _POLL = 0.05
@@ -44,35 +43,136 @@ class _Abort:
     """Sentinel: stop without flushing."""
 
 
-def temp_path_for(output: Path) -> Path:
-    """A hidden name beside ``output`` with the same extension, so the muxer picks the container."""
-    return output.with_name(f".{output.stem}.partial-{uuid.uuid4().hex[:8]}{output.suffix}")
+class BaseVideoWriter:
+    """What both writers share: the encoder chosen from ``settings``, the temporary output
+    file (see :class:`OutputFile`), a thread's failure handed to the producer, and the
+    ``with``/``finish``/``abort`` life cycle. A subclass starts its threads, encodes, and
+    stops its threads; ``write_header`` says whether the header can be written at open.
+    """
+
+    write_header = True
+
+    def __init__(
+        self,
+        output: str | os.PathLike,
+        *,
+        width: int,
+        height: int,
+        time_base: Fraction,
+        rate: Fraction,
+        settings: EncoderSettings,
+        source: VideoInfo,
+        fault: Callable[[int], None] | None,
+        clock: Callable[[], float],
+        threads: int,
+    ) -> None:
+        self.output = Path(output)
+        self.width, self.height = width, height
+        self.time_base = Fraction(time_base)
+        self.rate = Fraction(rate)
+        self.settings = settings
+        self.source = source
+        self.fault = fault
+        self.clock = clock
+        self.codec_name = resolve_codec(settings.codec)
+        self.notes: list[str] = []
+        self.pix_fmt = choose_pix_fmt(self.codec_name, settings.pix_fmt, source, width, height, self.notes)
+        self.options = encoder_options(self.codec_name, settings, self.notes)
+        self.frames_written = 0
+        self.encode_seconds = 0.0
+        self.temp_path: Path | None = None
+        self._threads_per_encoder = threads
+        self._setup = self._encoder_setup()
+        self._file: OutputFile | None = None
+        self._error: BaseException | None = None
+        self._stop = threading.Event()
+        self._finished = False
+
+    def _encoder_setup(self, colour: OutputColour | None = None) -> EncoderSetup:
+        return EncoderSetup(
+            self.codec_name, self.width, self.height, self.pix_fmt, self.time_base, self.rate, self.options,
+            threads=self._threads_per_encoder,
+            colour=colour,
+        )
+
+    def __enter__(self) -> Self:
+        self._file = OutputFile(self.output, self.source)
+        self.temp_path = self._file.temp_path
+        self._setup = self._encoder_setup(source_colour(self.source, self.pix_fmt))
+        self._file.open(self._setup, self.notes, write_header=self.write_header)
+        self._start_threads()
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if not self._finished:
+            self.abort()
+
+    def _writable(self) -> bool:
+        """Inside the ``with`` block, before finish() or abort()."""
+        return not self._finished and self._file is not None and not self._file.closed
+
+    def _raise_if_failed(self) -> None:
+        error = self._error
+        if error is not None:
+            if isinstance(error, FramedeckError):
+                raise error
+            raise EncodeError(f"Encoding {self.output.name} failed ({error}).") from None
+
+    def _explain(self, exc: BaseException) -> BaseException:
+        """The error a thread hands to the producer."""
+        if isinstance(exc, FramedeckError):
+            return exc
+        if isinstance(exc, av.FFmpegError):
+            return EncodeError(f"{self._encoder_failed_at()} ({exc.strerror}).")
+        if isinstance(exc, OSError):
+            return EncodeError(f"Writing {self.output.name} failed ({exc.strerror}).")
+        return exc
+
+    def finish(self, end_pts: int | None = None) -> None:
+        """Encode what is left, copy the remaining audio, close, fsync and rename into place."""
+        if self._finished:
+            return
+        try:
+            self._finish_encoding(end_pts)
+            self._raise_if_failed()
+            assert self._file is not None
+            self._file.commit()
+        except BaseException as exc:
+            self.abort()
+            if isinstance(exc, OSError):
+                raise EncodeError(f"Finishing {self.output.name} failed ({exc.strerror}).") from None
+            raise
+        self._finished = True
+
+    def abort(self) -> None:
+        """Stop every thread and delete the temporary file; the destination is untouched."""
+        if self._finished:
+            return
+        self._stop.set()
+        self._stop_threads()
+        if self._file is not None:
+            self._file.discard()
+        self._finished = True
+
+    # -- what a writer adds ----------------------------------------------------------------
+
+    def _start_threads(self) -> None:
+        raise NotImplementedError
+
+    def _finish_encoding(self, end_pts: int | None) -> None:
+        """Encode the frames still pending and wait for the threads to end."""
+        raise NotImplementedError
+
+    def _stop_threads(self) -> None:
+        """After ``_stop`` is set: end the threads without finishing the stream."""
+        raise NotImplementedError
+
+    def _encoder_failed_at(self) -> str:
+        """The sentence start for an encoder failure, naming where it happened."""
+        raise NotImplementedError
 
 
-def check_output(output: Path, source: VideoInfo) -> None:
-    """Raise OutputError with one sentence when ``output`` cannot or must not be written."""
-    folder = output.parent
-    if not folder.exists():
-        raise OutputError(f"The output folder {folder} does not exist.")
-    if not folder.is_dir():
-        raise OutputError(f"The output folder {folder} is not a folder.")
-    if output.is_dir():
-        raise OutputError(f"The output path {output} is a folder; give a file name such as {output / 'out.mp4'}.")
-    source_path = Path(source.path)
-    same = output.resolve() == source_path.resolve()
-    if not same and output.exists() and source_path.exists():
-        same = os.path.samefile(output, source_path)
-    if same:
-        raise OutputError(f"The output path {output} is the input file; choose another name.")
-    if not output.suffix:
-        raise OutputError(f"The output name {output.name} has no extension (such as .mp4 or .mkv) to choose the container.")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputError(f"The output folder {folder} is not writable.")
-    if output.exists() and not os.access(output, os.W_OK):
-        raise OutputError(f"The output file {output} exists and cannot be replaced (permission denied).")
-
-
-class VideoWriter:
+class VideoWriter(BaseVideoWriter):
     """Encodes frames in its own thread into a temporary file beside ``output``.
 
     ``write`` takes an RGB uint8 (H, W, 3) array or a source ``av.VideoFrame`` (encoded as is
@@ -100,36 +200,16 @@ class VideoWriter:
         fault: Callable[[int], None] | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
-        self.output = Path(output)
-        self.width, self.height = width, height
-        self.time_base = Fraction(time_base)
-        self.rate = Fraction(rate)
-        self.settings = settings
-        self.source = source
-        self.fault = fault
-        self.clock = clock
-        self.codec_name = resolve_codec(settings.codec)
-        self.notes: list[str] = []
-        self.pix_fmt = choose_pix_fmt(self.codec_name, settings.pix_fmt, source, width, height, self.notes)
-        self.options = encoder_options(self.codec_name, settings, self.notes)
+        super().__init__(
+            output, width=width, height=height, time_base=time_base, rate=rate, settings=settings,
+            source=source, fault=fault, clock=clock, threads=0,  # libav picks
+        )
         if settings.codec.strip().lower() == "auto" and self.codec_name in NVENC:
             self._fall_back_from_nvenc(source)
-        self.frames_written = 0  # frames handed to the encoder
-        self.encode_seconds = 0.0
-        self.temp_path: Path | None = None
-        self._queue: queue.Queue[tuple[np.ndarray | av.VideoFrame, int] | _Finish | _Abort] = queue.Queue(
-            max(1, queue_size)
-        )
-        self._container: av.container.OutputContainer | None = None
-        self._stream: av.video.stream.VideoStream | None = None
-        self._audio: AudioCarrier | None = None
+        self._queue: queue.Queue[tuple[Picture, int] | _Finish | _Abort] = queue.Queue(max(1, queue_size))
         self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
-        self._stop = threading.Event()
         self._last_pts: int | None = None
         self._durations: dict[int, int] = {}  # pts -> duration of frames inside the encoder
-        self._finished = False
-        self._closed = False
 
     def _fall_back_from_nvenc(self, source: VideoInfo) -> None:
         """'auto' chose NVENC; use libx264 when NVENC refuses this frame size (it has a minimum)."""
@@ -140,83 +220,25 @@ class VideoWriter:
         self.pix_fmt = choose_pix_fmt("libx264", self.settings.pix_fmt, source, self.width, self.height, self.notes)
         self.options = encoder_options("libx264", self.settings, self.notes)
         self.notes.append(f"{refused} refused {self.width}x{self.height}; encoding with libx264 instead")
+        self._setup = self._encoder_setup()
 
-    # -- setup -----------------------------------------------------------------------------
-
-    def __enter__(self) -> VideoWriter:
-        check_output(self.output, self.source)
-        self.temp_path = temp_path_for(self.output)
-        try:
-            self._open()
-        except BaseException:
-            self._discard()
-            raise
+    def _start_threads(self) -> None:
         self._thread = threading.Thread(target=self._run, name="framedeck-encode", daemon=True)
         self._thread.start()
-        return self
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if not self._finished:
-            self.abort()
-
-    def _open(self) -> None:
-        assert self.temp_path is not None
-        try:
-            container = av.open(str(self.temp_path), "w")
-        except (av.FFmpegError, ValueError) as exc:
-            reason = getattr(exc, "strerror", None) or "unknown container"
-            raise OutputError(
-                f"The output {self.output.name} cannot be written as {self.output.suffix} ({reason}); use .mp4 or .mkv."
-            ) from None
-        except OSError as exc:
-            raise OutputError(f"The output folder {self.output.parent} cannot be written ({exc.strerror}).") from None
-        self._container = container
-        stream = container.add_stream(self.codec_name, rate=self.rate, options=dict(self.options))
-        stream.width, stream.height, stream.pix_fmt = self.width, self.height, self.pix_fmt
-        stream.codec_context.time_base = self.time_base
-        stream.time_base = self.time_base
-        if self.codec_name not in NVENC:
-            stream.codec_context.thread_count = 0  # libav picks
-        if self.source.rotation:
-            stream.set_display_rotation(self.source.rotation)
-        try:
-            stream.codec_context.open()
-        except (av.FFmpegError, ValueError) as exc:
-            raise OutputError(
-                f"The {self.codec_name} encoder refused these settings ({getattr(exc, 'strerror', None) or exc})."
-            ) from None
-        self._stream = stream
-        if self.source.audio_streams:
-            try:
-                self._audio = AudioCarrier(self.source.path, container)
-            except av.FFmpegError as exc:
-                raise OutputError(f"The input's audio cannot be copied into {self.output.name} ({exc.strerror}).") from None
-            self.notes.extend(self._audio.notes)
-        try:
-            container.start_encoding()  # writes the header: the container must accept every stream
-        except (av.FFmpegError, ValueError) as exc:
-            reason = getattr(exc, "strerror", None) or exc
-            raise OutputError(
-                f"The {self.output.suffix} container cannot hold {self.codec_name} video with this input's audio ({reason}); use .mkv."
-            ) from None
 
     # -- producer side -----------------------------------------------------------------------
 
-    def write(self, frame: np.ndarray | av.VideoFrame, pts: int) -> None:
+    def write(self, frame: Picture, pts: int) -> None:
         """Queue one frame at ``pts`` (in ``time_base``); raises EncodeError if encoding failed."""
-        if self._thread is None or self._finished or self._closed:
+        if self._thread is None or not self._writable():
             raise RuntimeError("VideoWriter.write() outside an open 'with' block")
         if self._last_pts is not None and pts <= self._last_pts:
             raise ValueError(f"pts must increase: {pts} after {self._last_pts}")
-        if isinstance(frame, np.ndarray):
-            if frame.dtype != np.uint8 or frame.shape != (self.height, self.width, 3):
-                raise ValueError(f"expected a ({self.height}, {self.width}, 3) uint8 array, got {frame.shape} {frame.dtype}")
-        elif frame.width != self.width or frame.height != self.height:
-            raise ValueError(f"frame is {frame.width}x{frame.height}, writer is {self.width}x{self.height}")
+        self._setup.check_picture(frame)
         self._last_pts = pts
         self._put((frame, pts))
 
-    def _put(self, item: tuple[np.ndarray | av.VideoFrame, int] | _Finish | _Abort) -> None:
+    def _put(self, item: tuple[Picture, int] | _Finish | _Abort) -> None:
         while True:
             self._raise_if_failed()
             try:
@@ -228,45 +250,12 @@ class VideoWriter:
                     self._raise_if_failed()
                     raise EncodeError("The encoder thread stopped unexpectedly.") from None
 
-    def _raise_if_failed(self) -> None:
-        if self._error is not None:
-            error = self._error
-            if isinstance(error, FramedeckError):
-                raise error
-            raise EncodeError(f"Encoding {self.output.name} failed ({error}).") from None
+    def _finish_encoding(self, end_pts: int | None) -> None:
+        self._put(_Finish(end_pts))
+        assert self._thread is not None
+        self._thread.join()
 
-    def finish(self, end_pts: int | None = None) -> None:
-        """Flush the encoder, copy the remaining audio, close, fsync and rename into place."""
-        if self._finished:
-            return
-        try:
-            self._put(_Finish(end_pts))
-            assert self._thread is not None
-            self._thread.join()
-            self._raise_if_failed()
-            self._close_container()
-            assert self.temp_path is not None
-            with open(self.temp_path, "rb+") as handle:
-                os.fsync(handle.fileno())
-            os.replace(self.temp_path, self.output)
-            with contextlib.suppress(OSError):
-                folder = os.open(self.output.parent, os.O_RDONLY)
-                try:
-                    os.fsync(folder)
-                finally:
-                    os.close(folder)
-        except BaseException as exc:
-            self.abort()
-            if isinstance(exc, OSError):
-                raise EncodeError(f"Finishing {self.output.name} failed ({exc.strerror}).") from None
-            raise
-        self._finished = True
-
-    def abort(self) -> None:
-        """Stop the encoder thread and delete the temporary file; the destination is untouched."""
-        if self._finished:
-            return
-        self._stop.set()
+    def _stop_threads(self) -> None:
         if self._thread is not None:
             while self._thread.is_alive():
                 self._drain()
@@ -274,34 +263,11 @@ class VideoWriter:
                     self._queue.put_nowait(_Abort())
                 self._thread.join(timeout=_POLL)
         self._drain()
-        with contextlib.suppress(Exception):
-            self._close_container()
-        self._discard()
-        self._finished = True
 
     def _drain(self) -> None:
         with contextlib.suppress(queue.Empty):
             while True:
                 self._queue.get_nowait()
-
-    def _discard(self) -> None:
-        if self._container is not None and not self._closed:
-            with contextlib.suppress(Exception):
-                self._close_container()
-        if self.temp_path is not None:
-            with contextlib.suppress(FileNotFoundError):
-                self.temp_path.unlink()
-
-    def _close_container(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            if self._audio is not None:
-                self._audio.close()
-        finally:
-            if self._container is not None:
-                self._container.close()
 
     # -- encoder thread ----------------------------------------------------------------------
 
@@ -311,16 +277,8 @@ class VideoWriter:
         except BaseException as exc:  # handed to the producer
             self._error = self._explain(exc)
 
-    def _explain(self, exc: BaseException) -> BaseException:
-        if isinstance(exc, FramedeckError):
-            return exc
-        if isinstance(exc, av.FFmpegError):
-            return EncodeError(
-                f"The {self.codec_name} encoder failed at output frame {self.frames_written} ({exc.strerror})."
-            )
-        if isinstance(exc, OSError):
-            return EncodeError(f"Writing {self.output.name} failed ({exc.strerror}).")
-        return exc
+    def _encoder_failed_at(self) -> str:
+        return f"The {self.codec_name} encoder failed at output frame {self.frames_written}"
 
     def _encode_all(self) -> None:
         pending: tuple[av.VideoFrame, int] | None = None
@@ -334,28 +292,17 @@ class VideoWriter:
                 if pending is not None:
                     frame, pts = pending
                     tail = item.end_pts - pts if item.end_pts is not None and item.end_pts > pts else None
-                    self._encode(frame, pts, tail or last_delta or self._nominal())
+                    self._encode(frame, pts, tail or last_delta or self._setup.nominal_duration())
                 self._flush()
                 self.encode_seconds += self.clock() - start
                 return
             picture, pts = item
-            frame = self._to_frame(picture)
+            frame = self._setup.to_frame(picture)
             if pending is not None:
                 last_delta = pts - pending[1]
                 self._encode(pending[0], pending[1], last_delta)
             pending = (frame, pts)
             self.encode_seconds += self.clock() - start
-
-    def _nominal(self) -> int:
-        return max(1, round(1 / (self.rate * self.time_base)))
-
-    def _to_frame(self, picture: np.ndarray | av.VideoFrame) -> av.VideoFrame:
-        if isinstance(picture, av.VideoFrame):
-            if picture.format.name == self.pix_fmt:
-                return picture
-            return picture.reformat(format=self.pix_fmt)
-        frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
-        return frame if self.pix_fmt == "rgb24" else frame.reformat(format=self.pix_fmt)
 
     def _encode(self, frame: av.VideoFrame, pts: int, duration: int) -> None:
         if self.fault is not None:
@@ -365,25 +312,20 @@ class VideoWriter:
         frame.duration = duration
         frame.pict_type = av.video.frame.PictureType.NONE
         self._durations[pts] = duration
-        assert self._stream is not None
-        self._mux(self._stream.encode(frame))
+        assert self._file is not None and self._file.stream is not None
+        self._mux(self._file.stream.encode(frame))
         self.frames_written += 1
 
     def _flush(self) -> None:
-        assert self._stream is not None
-        self._mux(self._stream.encode(None))
-        if self._audio is not None:
-            self._audio.finish()
+        assert self._file is not None and self._file.stream is not None
+        self._mux(self._file.stream.encode(None))
+        self._file.finish_audio()
 
     def _mux(self, packets: list[av.Packet]) -> None:
-        assert self._container is not None
+        assert self._file is not None
         for packet in packets:
             if packet.pts is not None and packet.time_base == self.time_base:
                 duration = self._durations.pop(packet.pts, None)
                 if duration and not packet.duration:
                     packet.duration = duration
-            if self._audio is not None:
-                stamp = packet.dts if packet.dts is not None else packet.pts
-                if stamp is not None:
-                    self._audio.mux_until(float(stamp * packet.time_base))
-            self._container.mux(packet)
+            self._file.mux(packet)
