@@ -69,13 +69,14 @@ def test_memory_reports_both_lengths(tmp_path, capsys):
         assert "GPU memory: skipped" in capsys.readouterr().out
 
 
-def _result(model_only: float, framedeck: float, null: float, stages: dict[str, float]):
+def _result(model_only: float, framedeck: float, null: float, stages: dict[str, float], device="cuda:0"):
+    """Runs of 10 pairs at these pairs/s; on the CPU device the same figures as CPU seconds."""
     runs = {
-        "model-only": throughput.Run(10, 10, 10 / model_only),
-        "framedeck": throughput.Run(10, 20, 10 / framedeck, stages=stages),
-        "null-sink": throughput.Run(10, 20, 10 / null, stages=stages),
+        "model-only": throughput.Run(10, 10, 10 / model_only, 10 / model_only),
+        "framedeck": throughput.Run(10, 20, 10 / framedeck, 1.0, stages=stages),
+        "null-sink": throughput.Run(10, 20, 10 / null, 10 / null, stages=stages),
     }
-    return throughput.InputResult("clip", 64, 36, 11, runs, {})
+    return throughput.InputResult("clip", 64, 36, 11, runs, {"device": device})
 
 
 def test_limiter_rule():
@@ -83,3 +84,5 @@ def test_limiter_rule():
     assert _result(10, 9.5, 10, stages).limiter() is None  # within 0.9 x model-only
     assert _result(10, 5, 9.5, stages).limiter() == "encode"  # the null sink recovers the rate
     assert _result(10, 5, 6, stages).limiter() == "upload"  # still short without the encoder
+    # on the CPU the rule reads CPU seconds per pair: here framedeck costs 0.1 s/pair like model-only
+    assert _result(10, 5, 6, stages, device="cpu").limiter() is None
