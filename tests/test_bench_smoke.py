@@ -83,6 +83,7 @@ def test_limiter_rule():
     stages = {"decode": 1.0, "upload": 3.0, "model": 2.0, "download": 0.5, "encode": 9.0}
     assert _result(10, 9.5, 10, stages).limiter() is None  # within 0.9 x model-only
     assert _result(10, 5, 9.5, stages).limiter() == "encode"  # the null sink recovers the rate
-    assert _result(10, 5, 6, stages).limiter() == "upload"  # still short without the encoder
+    assert _result(10, 5, 6, stages).limiter() == "encode, then upload"  # still short without the encoder
+    assert _result(10, 5, 5.2, stages).limiter() == "upload"  # the encoder costs under 10%
     # on the CPU the rule reads CPU seconds per pair: here framedeck costs 0.1 s/pair like model-only
     assert _result(10, 5, 6, stages, device="cpu").limiter() is None
