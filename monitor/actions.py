@@ -20,6 +20,8 @@ from monitor.redact import MASK
 
 VAST_URL = "https://console.vast.ai"
 RUNPOD_URL = "https://api.runpod.io"
+VAST_KEY_VAR = "CONTAINER_API_KEY"
+RUNPOD_KEY_VAR = "RUNPOD_API_KEY"
 
 
 @dataclass(frozen=True)
@@ -209,6 +211,11 @@ class ActionChoice:
     secrets: tuple[str, ...]
 
 
+def provider_secrets(env: Mapping[str, str]) -> tuple[str, ...]:
+    """The providers' API keys set in ``env``: they must never appear in a line."""
+    return tuple(key for key in (env.get(VAST_KEY_VAR), env.get(RUNPOD_KEY_VAR)) if key)
+
+
 def build_action(
     spec: str,
     env: Mapping[str, str],
@@ -220,9 +227,9 @@ def build_action(
     runpod_url: str = RUNPOD_URL,
 ) -> ActionChoice:
     """The stop action for ``--shutdown SPEC`` (auto|vastai|runpod|poweroff|command:CMD)."""
-    vast_key = env.get("CONTAINER_API_KEY") or None
-    runpod_key = env.get("RUNPOD_API_KEY") or None
-    secrets = tuple(s for s in (vast_key, runpod_key) if s)
+    vast_key = env.get(VAST_KEY_VAR) or None
+    runpod_key = env.get(RUNPOD_KEY_VAR) or None
+    secrets = provider_secrets(env)
     if spec == "auto":
         if env.get("CONTAINER_ID") and (vast_key or which("vastai")):
             spec, why = "vastai", "auto: vast.ai detected (CONTAINER_ID is set)"

@@ -7,9 +7,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 from monitor.errors import TargetError
+
+if TYPE_CHECKING:
+    from monitor.credentials import B2Credentials
 
 # B2 bucket names: 6-63 letters, digits and hyphens.
 BUCKET_NAME = re.compile(r"^[A-Za-z0-9-]{6,63}$")
@@ -51,11 +55,15 @@ def open_storage(
     env: Mapping[str, str],
     *,
     key_file: str | None = None,
+    credentials: B2Credentials | None = None,
     api_factory: Callable[[], object] | None = None,
     clock: Callable[[], float] = time.monotonic,
     min_part_size: int | None = None,
 ) -> tuple[object, tuple[str, ...]]:
-    """The storage for ``url`` and the secrets that must be kept out of every line."""
+    """The storage for ``url`` and the secrets that must be kept out of every line.
+
+    A b2:// target uses ``credentials``, or loads them from ``key_file`` or ``env``.
+    """
     target = parse_target(url)
     if target.scheme == "file":
         from monitor.storage_file import FileStorage
@@ -65,7 +73,7 @@ def open_storage(
     from monitor.credentials import load_credentials
     from monitor.storage_b2 import B2Storage, default_api_factory
 
-    credentials = load_credentials(env, key_file)
+    credentials = credentials or load_credentials(env, key_file)
     storage = B2Storage.connect(
         credentials,
         target.bucket,

@@ -18,9 +18,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from core.errors import FramedeckError, InputError, OptionError
+from core.errors import InputError
 from core.options import JobOptions
 from tui.commands.job_args import add_job_arguments, job_options_from_args
+from tui.commands.watchdog_args import add_watchdog_arguments
 
 if TYPE_CHECKING:
     from tui.session import ConsoleSession, SessionSummary
@@ -41,17 +42,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     add_job_arguments(tui)
     tui.add_argument("--upload", metavar="TARGET", help="b2://BUCKET/PREFIX or file:///PATH (no upload without it)")
-    tui.add_argument("--shutdown", default="auto", help="auto, vastai, runpod, poweroff or command:CMD (auto)")
-    tui.add_argument("--confirm", type=int, default=3, metavar="K", help="consecutive passing checks (3)")
-    tui.add_argument("--check-interval", type=float, default=10.0, metavar="T", help="seconds between checks (10)")
-    wait = tui.add_mutually_exclusive_group()
-    wait.add_argument("--countdown", type=float, default=60.0, metavar="S", help="seconds to cancel before stopping (60)")
-    wait.add_argument("--require-confirm", action="store_true", help="stop only when a person presses s")
-    dry = tui.add_mutually_exclusive_group()
-    dry.add_argument("--dry-run", dest="dry_run", action="store_true", default=True, help="write a sentinel instead of stopping (default)")
-    dry.add_argument("--no-dry-run", dest="dry_run", action="store_false", help="really stop the machine")
+    add_watchdog_arguments(tui, require_confirm_help="stop only when a person presses s")
     tui.add_argument("--sentinel", default=None, help="dry-run sentinel path (default OUTPUT.stop-sentinel.json)")
-    tui.add_argument("--b2-key-file", help="file with the B2 key id and key, mode 600")
     tui.add_argument("--log-file", default=None, help="log file (default OUTPUT.framedeck.log)")
     tui.add_argument("--headless", action="store_true", help="no screen: plain progress lines")
     tui.set_defaults(handler=handle_tui)
@@ -84,50 +76,31 @@ def build_link(
     clock: Callable[[], float] = time.monotonic,
     wall: Callable[[], float] = time.time,
 ) -> WatchdogLink:
-    """The storage, the stop action and the watchdog for ``target``; secrets kept out of every line."""
-    from monitor.actions import build_action
-    from monitor.errors import StopActionError
-    from monitor.redact import Redactor
-    from monitor.targets import open_storage
-    from monitor.watchdog import Watchdog
+    """The watchdog for ``target`` (see :func:`monitor.watchdog_setup.build_watchdog`) wrapped
+    for the console; ``allow_live`` False keeps it a dry run whatever the user presses."""
+    from monitor.watchdog_setup import build_watchdog, live_stop_refusal
     from tui.watchdog_link import WatchdogLink
 
-    if confirm < 1:
-        raise OptionError("--confirm must be at least 1.")
-    if check_interval < 0 or countdown < 0:
-        raise OptionError("--check-interval and --countdown cannot be negative.")
-    redactor = Redactor()
-    try:
-        storage, secrets = open_storage(target, env, key_file=b2_key_file, clock=clock)
-        for secret in secrets:
-            redactor.add(secret)
-        choice = build_action(shutdown, env, dry_run=dry_run)
-    except FramedeckError as exc:
-        raise type(exc)(redactor(str(exc))) from None
-    for secret in choice.secrets:
-        redactor.add(secret)
-    refusal = ""
-    if not allow_live:
-        refusal = "this run is a dry run only"
-    elif dry_run:
-        try:  # can this machine be stopped for real, should the user turn dry-run off?
-            build_action(shutdown, env, dry_run=False)
-        except StopActionError as exc:
-            refusal = redactor(str(exc))
-    watchdog = Watchdog(
-        storage,  # type: ignore[arg-type]
-        choice.action,
-        sentinel_path=sentinel.absolute(),
+    setup = build_watchdog(
+        target,
+        shutdown=shutdown,
+        dry_run=dry_run,
+        sentinel=sentinel,
+        env=env,
         confirm=confirm,
         check_interval=check_interval,
         countdown=countdown,
         require_confirm=require_confirm,
-        dry_run=dry_run,
+        key_file=b2_key_file,
         clock=clock,
         wall=wall,
-        redactor=redactor,
     )
-    return WatchdogLink(watchdog, live_allowed=not refusal, live_refusal=refusal)
+    refusal = ""
+    if not allow_live:
+        refusal = "this run is a dry run only"
+    elif dry_run:  # can this machine be stopped for real, should the user turn dry-run off?
+        refusal = live_stop_refusal(shutdown, env, setup.redactor)
+    return WatchdogLink(setup.watchdog, live_allowed=not refusal, live_refusal=refusal)
 
 
 # -- the handlers ------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TextIO
 
-from core.errors import FramedeckError
+from tui.commands.watchdog_args import add_watchdog_arguments
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -29,17 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--upload", metavar="TARGET", help="b2://BUCKET/PREFIX or file:///PATH")
     target.add_argument("--verify-only", metavar="TARGET", help="only verify; another tool uploads")
-    parser.add_argument("--confirm", type=int, default=3, metavar="K", help="consecutive passing checks (3)")
-    parser.add_argument("--check-interval", type=float, default=10.0, metavar="T", help="seconds between checks (10)")
-    dry = parser.add_mutually_exclusive_group()
-    dry.add_argument("--dry-run", dest="dry_run", action="store_true", default=True, help="write a sentinel instead of stopping (default)")
-    dry.add_argument("--no-dry-run", dest="dry_run", action="store_false", help="really stop the machine")
+    add_watchdog_arguments(parser, require_confirm_help="ask a person before stopping")
     parser.add_argument("--sentinel", default="framedeck-stop-sentinel.json", help="dry-run sentinel path")
-    parser.add_argument("--shutdown", default="auto", help="auto, vastai, runpod, poweroff or command:CMD (auto)")
-    wait = parser.add_mutually_exclusive_group()
-    wait.add_argument("--countdown", type=float, default=60.0, metavar="S", help="seconds to cancel before stopping (60)")
-    wait.add_argument("--require-confirm", action="store_true", help="ask a person before stopping")
-    parser.add_argument("--b2-key-file", help="file with the B2 key id and key, mode 600")
     parser.add_argument("--stable-checks", type=int, default=3, help="scans a file must stay unchanged (3)")
     parser.add_argument("--scan-interval", type=float, default=1.0, help="seconds between folder scans (1)")
     parser.add_argument("--upload-timeout", type=float, default=6 * 3600.0, help="overall upload deadline in seconds")
@@ -63,72 +54,48 @@ def handle(
     use_watchfiles: bool = True,
 ) -> int:
     """Build the storage, the action and the watchdog from ``args`` and run the loop."""
-    from monitor.actions import RUNPOD_URL, VAST_URL, build_action, run_command
     from monitor.errors import WatchError
     from monitor.finished_file import FinishedFileDetector
-    from monitor.redact import Redactor
-    from monitor.targets import open_storage
     from monitor.watch_printer import WatchPrinter
     from monitor.watch_runner import WatchfilesWaiter, run_watch
-    from monitor.watchdog import Watchdog
+    from monitor.watchdog_setup import build_watchdog, check_watch_options
 
     env = os.environ if env is None else env
     out = out or sys.stdout
     folder = Path(args.watch_dir)
     if not folder.is_dir():
         raise WatchError(f"The watch folder {folder} does not exist or is not a folder.")
-    if args.confirm < 1:
-        raise WatchError("--confirm must be at least 1.")
-    if args.check_interval < 0 or args.countdown < 0:
-        raise WatchError("--check-interval and --countdown cannot be negative.")
+    check_watch_options(args.confirm, args.check_interval, args.countdown)
     if args.stable_checks < 2:
         raise WatchError("--stable-checks must be at least 2.")
-    redactor = Redactor()
-    try:
-        url = args.upload or args.verify_only
-        storage, secrets = open_storage(
-            url,
-            env,
-            key_file=args.b2_key_file,
-            api_factory=api_factory,
-            clock=clock,
-            min_part_size=args.part_size,
-        )
-        for secret in secrets:
-            redactor.add(secret)
-        choice = build_action(
-            args.shutdown,
-            env,
-            dry_run=args.dry_run,
-            runner=runner or run_command,
-            vast_url=vast_url or VAST_URL,
-            runpod_url=runpod_url or RUNPOD_URL,
-        )
-    except FramedeckError as exc:
-        raise type(exc)(redactor(str(exc))) from None
-    for secret in choice.secrets:
-        redactor.add(secret)
     printer = WatchPrinter(out, clock)
-    sentinel = Path(args.sentinel).absolute()
-    watchdog = Watchdog(
-        storage,
-        choice.action,
-        sentinel_path=sentinel,
-        verify_only=bool(args.verify_only),
+    setup = build_watchdog(
+        args.upload or args.verify_only,
+        shutdown=args.shutdown,
+        dry_run=args.dry_run,
+        sentinel=Path(args.sentinel),
+        env=env,
         confirm=args.confirm,
         check_interval=args.check_interval,
         countdown=args.countdown,
         require_confirm=args.require_confirm,
-        dry_run=args.dry_run,
+        verify_only=bool(args.verify_only),
+        key_file=args.b2_key_file,
         on_event=printer,
         clock=clock,
         upload_timeout=args.upload_timeout,
         give_up_after=args.give_up_after,
-        redactor=redactor,
+        min_part_size=args.part_size,
+        api_factory=api_factory,
+        runner=runner,
+        vast_url=vast_url,
+        runpod_url=runpod_url,
     )
+    watchdog, redactor = setup.watchdog, setup.redactor
+    sentinel = watchdog.sentinel_path
     mode = "DRY RUN (sentinel " + str(sentinel) + ")" if args.dry_run else "LIVE: the machine will be stopped"
-    printer.line(redactor(f"watching {folder} for {args.pattern}; target {storage.url}; {mode}"))
-    printer.line(redactor(f"stop action: {choice.explanation}: {watchdog.action_description}"))
+    printer.line(redactor(f"watching {folder} for {args.pattern}; target {watchdog.target}; {mode}"))
+    printer.line(redactor(f"stop action: {setup.explanation}: {watchdog.action_description}"))
     detector = FinishedFileDetector(folder, args.pattern, args.stable_checks, exclude=(sentinel,))
     waiter = WatchfilesWaiter(folder, args.scan_interval) if use_watchfiles else None
     try:
