@@ -92,10 +92,10 @@ class RateEstimator:
         return max(0.0, (self.total - self.done) / rate)
 
 
-def format_eta(seconds: float | None) -> str:
-    """``--:--`` until known, then m:ss or h:mm:ss."""
+def format_eta(seconds: float | None, unknown: str = "--:--") -> str:
+    """``unknown`` until known, then m:ss or h:mm:ss (rounded to the second)."""
     if seconds is None:
-        return "--:--"
+        return unknown
     s = round(seconds)
     h, rem = divmod(s, 3600)
     m, s = divmod(rem, 60)

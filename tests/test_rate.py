@@ -45,6 +45,7 @@ def test_format_eta():
     assert format_eta(None) == "--:--"
     assert format_eta(65.4) == "1:05"
     assert format_eta(3725) == "1:02:05"
+    assert format_eta(None, unknown="-") == "-" and format_eta(59.6, unknown="-") == "1:00"
 
 
 def test_bursts_of_pairs_from_one_batch_do_not_inflate_the_rate():

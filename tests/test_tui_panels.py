@@ -10,6 +10,7 @@ from tests.fake_nvml import GIB, FakeNvml, MissingNvml
 from tests.scripted_job import ScriptedJob
 from tests.tui_pilot import make_app, make_session, screen_text, wait_for
 from tui.messages import EventInbox, EventsWaiting
+from tui.widgets.bars import seconds_text
 from tui.widgets.gpu_panel import GpuPanel, sampler_for
 from tui.widgets.job_panel import JobState
 
@@ -124,3 +125,9 @@ async def test_stall_warning_and_eta_placeholder_on_screen(tmp_path: Path) -> No
         job.release(5)
         await wait_for(pilot, lambda: app.summary is not None)
         assert "stalled" not in screen_text(app)
+
+
+def test_seconds_text_truncates_and_shows_a_dash_when_unknown() -> None:
+    assert seconds_text(None) == "-"
+    assert seconds_text(59.9) == "0:59"  # whole seconds gone: a countdown never jumps ahead
+    assert seconds_text(3725.7) == "1:02:05"

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 from rich.text import Text
 
+from core.rate import format_eta
+
 SPARK_CHARS = "▁▂▃▄▅▆▇█"
 WARN_AT = 0.80  # memory share from which a bar turns yellow
 ALERT_AT = 0.95  # ...and red
@@ -56,10 +58,5 @@ def human_bytes(n: float | None) -> str:
 
 
 def seconds_text(seconds: float | None) -> str:
-    """Seconds as m:ss or h:mm:ss; '-' for unknown."""
-    if seconds is None:
-        return "-"
-    s = int(seconds)
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+    """Whole seconds (truncated, not rounded) as m:ss or h:mm:ss; '-' for unknown."""
+    return format_eta(None if seconds is None else int(seconds), unknown="-")
