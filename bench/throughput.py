@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from bench.inputs import CACHE, CLIP_720P, generated_clip, machine, parse_size, trimmed_clip
-from bench.null_sink import null_sink
+from bench.null_sink import NullSinkWriter, null_sink
 from bench.png_roundtrip import png_round_trip
 from core.device import resolve_device
 from core.events import Event, JobStarted, StageTimes
@@ -185,10 +185,13 @@ def framedeck(clip: Path, output: Path, options: JobOptions, sink: bool = False)
             result = run_job(clip, output, options, on_event)
     else:
         result = run_job(clip, output, options, on_event)
+    started: JobStarted = seen["started"]  # type: ignore[assignment]
+    if sink and started.codec != NullSinkWriter.codec_name:
+        raise RuntimeError(f"the null sink was not used (the job encoded with {started.codec}); see bench/null_sink.py")
     seconds = time.perf_counter() - float(seen["at"])  # type: ignore[arg-type]
     cpu = time.process_time() - float(seen["cpu"])  # type: ignore[arg-type]
     run = Run(result.pairs, result.output_frames, seconds, cpu, stages=seen.get("stages", {}))  # type: ignore[arg-type]
-    return run, seen["started"]  # type: ignore[return-value]
+    return run, started
 
 
 def _keep_best(best: dict[str, Run], name: str, run: Run) -> None:
