@@ -6,6 +6,7 @@ leaves a half-written clip in the cache. ``machine()`` describes the box for the
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import subprocess
@@ -32,24 +33,31 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def generated_clip(
-    width: int, height: int, fps: int = 24, seconds: float = 10.0, cache: Path = CACHE
+    width: int,
+    height: int,
+    fps: int = 24,
+    seconds: float = 10.0,
+    cache: Path = CACHE,
+    render_limit: int = MAX_RENDER_PIXELS,
 ) -> Path:
     """The project's moving-shapes clip at this size (H.264 crf 18, no audio), made once.
 
-    Up to 1080p it is ``sample_media.generate.write_clip``; above, each frame is rendered
-    at 1920x1080 and resized up with bicubic filtering (same motion, 4x cheaper to make).
+    Up to ``render_limit`` pixels it is ``sample_media.generate.write_clip``; above, each frame
+    is rendered at the size divided by the smallest integer that fits the limit (4K -> 1080p)
+    and resized up with bicubic filtering (same motion, far cheaper to make).
     """
     cache.mkdir(parents=True, exist_ok=True)
     path = cache / f"generated_{width}x{height}_{fps}fps_{seconds:g}s.mp4"
     if path.exists():
         return path
-    if width * height <= MAX_RENDER_PIXELS:
+    if width * height <= render_limit:
         return write_clip(path, width, height, fps, seconds, audio=False)
+    factor = math.ceil(math.sqrt(width * height / render_limit))
+    small = (width // factor, height // factor)
     rate = Fraction(fps)
-    frames = round(seconds * rate)
     pictures = (
-        cv2.resize(render_frame(float(i / rate), 1920, 1080), (width, height), interpolation=cv2.INTER_CUBIC)
-        for i in range(frames)
+        cv2.resize(render_frame(float(i / rate), *small), (width, height), interpolation=cv2.INTER_CUBIC)
+        for i in range(round(seconds * rate))
     )
     return _encode(path, pictures, width, height, rate)
 

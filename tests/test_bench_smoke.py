@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import torch
 
 from bench import memory, throughput
 from bench.inputs import generated_clip, trimmed_clip
 from core.video.probe import probe_video
+from sample_media.generate import render_frame
 
 
 def test_throughput_reports_every_way(tmp_path, capsys):
@@ -49,6 +51,17 @@ def test_trimmed_clip_keeps_the_first_frames(tmp_path):
     assert (info.width, info.height, info.frame_count, info.fps) == (64, 36, 4, 24)
     assert trimmed_clip(source, 4, tmp_path) == trimmed  # cached, not remade
     assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
+
+
+def test_large_clips_are_rendered_small_and_resized_up(tmp_path):
+    clip = generated_clip(128, 72, 24, 0.125, tmp_path, render_limit=64 * 36)
+    info = probe_video(clip)
+    assert (info.width, info.height, info.frame_count) == (128, 72, 3)
+    assert clip.name == "generated_128x72_24fps_0.125s.mp4"
+    first = throughput.decode_frames(clip)[0].astype(np.float64)
+    truth = render_frame(0.0, 128, 72).astype(np.float64)
+    psnr = 10 * np.log10(255**2 / np.mean((first - truth) ** 2))
+    assert psnr > 20, psnr  # the same scene, only softer
 
 
 def test_memory_reports_both_lengths(tmp_path, capsys):
