@@ -61,7 +61,7 @@ def test_large_clips_are_rendered_small_and_resized_up(tmp_path):
     first = throughput.decode_frames(clip)[0].astype(np.float64)
     truth = render_frame(0.0, 128, 72).astype(np.float64)
     psnr = 10 * np.log10(255**2 / np.mean((first - truth) ** 2))
-    assert psnr > 20, psnr  # the same scene, only softer
+    assert psnr > 24, psnr  # 27 dB: the same scene, only softer (0.5 s later scores 21 dB)
 
 
 def test_memory_reports_both_lengths(tmp_path, capsys):
