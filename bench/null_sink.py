@@ -1,22 +1,14 @@
 """A null sink in place of the job's encoder, to separate the encoder's limit from the rest.
 
-``core.job`` has no writer hook, so :func:`null_sink` swaps the ``VideoWriter`` name that
-``core.job`` looks up for :class:`NullSinkWriter` for the duration of a ``with`` block
-(benchmark processes only). The sink takes each frame as ``VideoWriter.write`` would and
-drops it: no colour conversion, no encoder, no file. Everything before it (decode thread,
+``run_job(..., writer_factory=NullSinkWriter)`` puts it in place of the encoder. The sink
+takes each frame as ``VideoWriter.write`` would and drops it: no colour conversion, no encoder, no file. Everything before it (decode thread,
 upload, model, download, scene-cut check, output ordering) runs unchanged.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-from unittest import mock
-
 import av
 import numpy as np
-
-import core.job
 
 
 class NullSinkWriter:
@@ -53,10 +45,3 @@ class NullSinkWriter:
 
     def abort(self) -> None:
         return None
-
-
-@contextlib.contextmanager
-def null_sink() -> Iterator[None]:
-    """Within the block, ``run_job`` writes into a :class:`NullSinkWriter`."""
-    with mock.patch.object(core.job, "VideoWriter", NullSinkWriter):
-        yield

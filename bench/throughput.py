@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from bench.inputs import CACHE, CLIP_720P, generated_clip, machine, parse_size, trimmed_clip
-from bench.null_sink import NullSinkWriter, null_sink
+from bench.null_sink import NullSinkWriter
 from bench.png_roundtrip import png_round_trip
 from core.device import resolve_device
 from core.events import Event, JobStarted, StageTimes
@@ -180,11 +180,7 @@ def framedeck(clip: Path, output: Path, options: JobOptions, sink: bool = False)
         elif isinstance(event, StageTimes):
             seen["stages"] = dict(event.seconds)
 
-    if sink:
-        with null_sink():
-            result = run_job(clip, output, options, on_event)
-    else:
-        result = run_job(clip, output, options, on_event)
+    result = run_job(clip, output, options, on_event, writer_factory=NullSinkWriter if sink else None)
     started: JobStarted = seen["started"]  # type: ignore[assignment]
     if sink and started.codec != NullSinkWriter.codec_name:
         raise RuntimeError(f"the null sink was not used (the job encoded with {started.codec}); see bench/null_sink.py")

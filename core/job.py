@@ -105,7 +105,9 @@ class _Job:
         sleep: Callable[[float], None],
         faults: FaultPlan,
         interpolator: Interpolator | None,
+        writer_factory: Callable[..., VideoWriter] | None = None,
     ) -> None:
+        self.writer_factory = writer_factory
         self.input_path = input_path
         self.output_path = output_path
         self.options = options
@@ -449,6 +451,8 @@ class _Job:
             settings=settings,
             source=info,
         )
+        if self.writer_factory is not None:
+            return self.writer_factory(self.output_path, **common)
         workers = self.options.encode_workers
         if workers is None:
             cores = os.cpu_count() or 1
@@ -534,6 +538,7 @@ def run_job(
     sleep: Callable[[float], None] = time.sleep,
     faults: FaultPlan | None = None,
     interpolator: Interpolator | None = None,
+    writer_factory: Callable[..., VideoWriter] | None = None,
 ) -> JobFinished:
     """Interpolate ``input_path`` into ``output_path`` and return the summary.
 
@@ -542,6 +547,8 @@ def run_job(
     line come from the stall monitor's thread, so the callback must be thread-safe). ``cancel`` and
     ``pause`` are checked between batches. ``faults`` defaults to ``FRAMEDECK_INJECT``.
     ``interpolator`` overrides ``options.model`` with a ready-made instance.
+    ``writer_factory`` replaces the encoder: it is called like ``VideoWriter`` (output path,
+    then width, height, time_base, rate, settings, source) and must act like one (a sink).
     Raises :class:`core.errors.FramedeckError` (with one sentence) on any failure; the
     model is unloaded and memory released whatever happens.
     """
@@ -558,6 +565,7 @@ def run_job(
         sleep,
         faults if faults is not None else FaultPlan.from_env(),
         interpolator,
+        writer_factory,
     )
     try:
         return job.run()
