@@ -28,12 +28,3 @@ def resolve_device(name: str = "auto") -> torch.device:
             raise OptionError(f"--device {name} does not exist; this machine has {count} CUDA GPU(s).")
         return torch.device("cuda", index)
     raise OptionError(f"--device {name!r} is not auto, cpu, cuda or cuda:N.")
-
-
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
-    """``auto`` means fp16 on CUDA and fp32 on the CPU."""
-    if precision == "fp16" or (precision == "auto" and device.type == "cuda"):
-        if device.type != "cuda":
-            raise OptionError("--precision fp16 needs a CUDA device; the CPU runs fp32.")
-        return torch.float16
-    return torch.float32

@@ -381,7 +381,7 @@ class _Job:
             self.restore_threads = torch.get_num_threads()
             torch.set_num_threads(threads)
         self.batch = self.choose_batch(info.height, info.width)
-        precision = "fp32" if self.device.type == "cpu" else self.options.precision
+        precision = getattr(self.model, "precision_used", None) or "fp32"  # what the model runs
         settings = EncoderSettings(
             codec=self.options.codec,
             crf=self.options.crf,
