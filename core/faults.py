@@ -3,7 +3,9 @@
 Syntax: faults separated by ``;``, each ``kind@key=value[,key=value]``:
 ``oom@pair=5`` (the fifth model forward raises an out-of-memory error once),
 ``hang@pair=3,seconds=30`` (the third forward blocks for 30 s, or until the job is cancelled),
-``decode-error@frame=40`` and ``encode-error@frame=10`` (0-based frame indices).
+``decode-error@frame=40`` and ``encode-error@frame=10`` (0-based frame indices), and
+``hang-decode@frame=N,seconds=S`` / ``hang-encode@frame=N,seconds=S`` (the decoder or the
+encoder thread blocks at that frame for S seconds, or until the job is stopped).
 Only the core's fault hooks read this; nothing else changes behaviour.
 """
 
@@ -28,6 +30,9 @@ class FaultPlan:
     hang_forwards: dict[int, float] = field(default_factory=dict)
     decode_error_frames: set[int] = field(default_factory=set)
     encode_error_frames: set[int] = field(default_factory=set)
+    decode_hangs: dict[int, float] = field(default_factory=dict)
+    encode_hangs: dict[int, float] = field(default_factory=dict)
+    release: threading.Event = field(default_factory=threading.Event)  # ends injected hangs
 
     @classmethod
     def parse(cls, text: str | None) -> FaultPlan:
@@ -53,6 +58,10 @@ class FaultPlan:
                     plan.decode_error_frames.add(int(values["frame"]))
                 elif kind == "encode-error":
                     plan.encode_error_frames.add(int(values["frame"]))
+                elif kind == "hang-decode":
+                    plan.decode_hangs[int(values["frame"])] = values.get("seconds", 30.0)
+                elif kind == "hang-encode":
+                    plan.encode_hangs[int(values["frame"])] = values.get("seconds", 30.0)
                 else:
                     raise OptionError(f"{ENV_VAR}: unknown fault {kind!r} in {part!r}.")
             except KeyError as missing:
@@ -72,8 +81,16 @@ class FaultPlan:
             raise InjectedOutOfMemory(f"injected out-of-memory at forward {forward}")
 
     def on_decode(self, frame: int) -> None:
+        """Called in the decode thread before frame ``frame`` is handed over."""
+        if frame in self.decode_hangs:
+            self.release.wait(self.decode_hangs.pop(frame))
         if frame in self.decode_error_frames:
             raise DecodeError(f"The input stream is corrupt at frame {frame} (injected fault).")
+
+    def in_encoder(self, frame: int) -> None:
+        """Called in the encoder thread before output frame ``frame`` is encoded."""
+        if frame in self.encode_hangs:
+            self.release.wait(self.encode_hangs.pop(frame))
 
     def on_encode(self, frame: int) -> None:
         if frame in self.encode_error_frames:

@@ -145,14 +145,18 @@ class _Job:
     def check_control(self) -> None:
         """Honour abort and pause; called between batches."""
         while True:
-            if self.stall_error is not None:
-                raise self.stall_error
+            self.raise_if_stalled()
             if self.cancel.is_set():
                 raise JobAborted("The job was aborted; nothing was written to the output.")
             if not self.pause.is_set():
                 return
             self.sleep(0.05)
             self.last_progress = self.clock()  # a paused job is not stalled
+
+    def raise_if_stalled(self) -> None:
+        """Raise the stall error once the stall monitor has given up on the job."""
+        if self.stall_error is not None:
+            raise self.stall_error
 
     def tensor(self, frame: DecodedFrame) -> torch.Tensor:
         """(3, H, W) float in [0, 1] on the job's device, converted once per frame."""
@@ -175,7 +179,8 @@ class _Job:
         timeout = self.options.stall_timeout
         while not stop.wait(0.2):
             if self.cancel.is_set():
-                self._abort.set()  # releases an injected hang too
+                self._abort.set()  # releases an injected model hang too
+                self.faults.release.set()
             stalled_for = self.clock() - self.last_progress
             limit = self.stall_threshold() if timeout is None else min(timeout, self.stall_threshold())
             if stalled_for < limit:
@@ -191,6 +196,7 @@ class _Job:
                     f"(--stall-timeout {timeout:g}); the job was stopped and nothing was written."
                 )
                 self._abort.set()
+                self.faults.release.set()
                 return
 
     # -- model calls with out-of-memory back-off ----------------------------------------------
@@ -208,8 +214,7 @@ class _Job:
             start = self.clock()
             try:
                 self.faults.before_forward(self.forwards, self._abort)
-                if self.stall_error is not None:
-                    raise self.stall_error
+                self.raise_if_stalled()
                 img0 = torch.stack([self.tensor(r.frame0) for r in chunk])
                 img1 = torch.stack([self.tensor(r.frame1) for r in chunk])
                 t = torch.tensor([r.t for r in chunk], device=self.device, dtype=torch.float32)
@@ -393,9 +398,12 @@ class _Job:
         stop_watch = threading.Event()
         watcher = threading.Thread(target=self.watch_stalls, args=(stop_watch,), daemon=True)
         with (
-            FrameReader(self.input_path, info, fault=self.faults.on_decode) as self.reader,
+            FrameReader(
+                self.input_path, info, fault=self.faults.on_decode, interrupt=self.raise_if_stalled
+            ) as self.reader,
             self.open_writer(info, settings) as self.writer,
         ):
+            self.writer.interrupt = self.raise_if_stalled
             for note in getattr(self.writer, "notes", []):
                 self.log("info", note)
             self.emit(
@@ -450,6 +458,7 @@ class _Job:
             rate=self.schedule.rate,
             settings=settings,
             source=info,
+            fault=self.faults.in_encoder,
         )
         if self.writer_factory is not None:
             return self.writer_factory(self.output_path, **common)

@@ -39,3 +39,12 @@ def test_decode_and_encode_hooks():
         plan.on_decode(4)
     with pytest.raises(EncodeError, match="frame 7"):
         plan.on_encode(7)
+
+
+def test_thread_hangs_wait_until_released():
+    plan = FaultPlan.parse("hang-decode@frame=2,seconds=60;hang-encode@frame=5,seconds=60")
+    assert plan.decode_hangs == {2: 60.0} and plan.encode_hangs == {5: 60.0}
+    plan.release.set()
+    plan.on_decode(2)  # returns at once once released
+    plan.in_encoder(5)
+    assert plan.decode_hangs == {} and plan.encode_hangs == {}

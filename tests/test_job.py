@@ -311,3 +311,19 @@ def test_parallel_segment_encoding_matches_one_encoder(tmp_path):
     assert [p for p, _ in v2] == [p for p, _ in v1] and len(v2) == 80
     assert a2 == a1
     assert sum(k for _, k in v2) >= 2  # every segment starts with a keyframe
+
+
+@pytest.mark.parametrize(("spec", "stage"), [
+    ("hang-decode@frame=3,seconds=60", "decode"),
+    ("hang-encode@frame=2,seconds=60", "encode"),
+])
+def test_a_hung_decoder_or_encoder_is_a_stall_that_stops_cleanly(tmp_path, spec, stage):
+    src = write_frames(tmp_path / "in.mkv", moving_frames(30))
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    events = []
+    with pytest.raises(StallError, match=f"The {stage} stage made no progress"):
+        run_job(src, out_dir / "o.mkv", blend_options(stall_timeout=1.0), on_event=events.append,
+                faults=FaultPlan.parse(spec))
+    assert [e.stage for e in events if isinstance(e, Stalled)][:1] == [stage]
+    assert leftovers(out_dir) == []

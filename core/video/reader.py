@@ -17,6 +17,7 @@ import numpy as np
 from core.errors import DecodeError
 from core.video.probe import VideoInfo, stream_seconds
 
+CLOSE_TIMEOUT = 10.0  # seconds to wait for the decode thread when closing
 _POLL = 0.05  # seconds between checks of the stop flag while the queue is full
 
 
@@ -55,7 +56,8 @@ class FrameReader:
     not increase are dropped and counted in ``dropped``. A stream that breaks, or ends short of
     what its header promised, makes iteration raise DecodeError naming the frame number.
     ``fault``, if given, is called with each frame index before the frame is queued; whatever
-    it raises reaches the consumer unchanged.
+    it raises reaches the consumer unchanged. ``interrupt``, if given, is called while the
+    consumer waits for a frame; what it raises (a stall error) ends the iteration.
     """
 
     def __init__(
@@ -65,10 +67,12 @@ class FrameReader:
         queue_size: int = 8,
         fault: Callable[[int], None] | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        interrupt: Callable[[], None] | None = None,
     ) -> None:
         self.path = Path(path)
         self.info = info
         self.fault = fault
+        self.interrupt = interrupt
         self.clock = clock
         self.decode_seconds = 0.0
         self.dropped = 0
@@ -100,6 +104,8 @@ class FrameReader:
             try:
                 item = self._queue.get(timeout=0.5)
             except queue.Empty:
+                if self.interrupt is not None:
+                    self.interrupt()
                 if self._thread is not None and not self._thread.is_alive() and self._queue.empty():
                     self._done = True
                     raise DecodeError("The decoder thread stopped without a result.") from None
@@ -117,9 +123,11 @@ class FrameReader:
         self._stop.set()
         self._done = True
         if self._thread is not None:
-            while self._thread.is_alive():
+            deadline = time.monotonic() + CLOSE_TIMEOUT
+            while self._thread.is_alive() and time.monotonic() < deadline:
                 self._drain()
                 self._thread.join(timeout=_POLL)
+            # a decoder hung inside libav cannot be stopped; it is a daemon thread, left behind
         self._drain()
 
     def _drain(self) -> None:

@@ -31,6 +31,7 @@ from core.video.probe import VideoInfo
 from core.video.writer import BaseVideoWriter, EncoderSettings
 
 _POLL = 0.05
+CLOSE_TIMEOUT = 10.0  # seconds to wait for the threads when aborting
 DEFAULT_SEGMENT_FRAMES = 120
 SEGMENTABLE = ("libx264", "libx265", "ffv1")  # CPU encoders; NVENC is fast enough alone
 
@@ -153,6 +154,8 @@ class SegmentedVideoWriter(BaseVideoWriter):
     def _dispatch(self, picture: Picture, pts: int, duration: int) -> None:
         """Hand one frame with its known duration to its segment, opening segments as needed."""
         while not self._slots.acquire(timeout=_POLL):
+            if self.interrupt is not None:
+                self.interrupt()
             self._raise_if_failed()
             if not all(t.is_alive() for t in self._threads):
                 self._raise_if_failed()
@@ -197,8 +200,9 @@ class SegmentedVideoWriter(BaseVideoWriter):
     def _stop_threads(self) -> None:
         with self._ready:
             self._ready.notify_all()
-        for thread in self._threads:
-            thread.join()  # every thread polls _stop
+        deadline = time.monotonic() + CLOSE_TIMEOUT
+        for thread in self._threads:  # every thread polls _stop; a hung encoder is left behind
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     # -- threads -----------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from core.video.output_file import EncoderSetup, OutputColour, OutputFile, Pictu
 from core.video.probe import VideoInfo
 
 _POLL = 0.05
+CLOSE_TIMEOUT = 10.0  # seconds to wait for encoder threads when aborting
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,8 @@ class BaseVideoWriter:
         self.source = source
         self.fault = fault
         self.clock = clock
+        # called while write() waits for a busy encoder; what it raises (a stall) ends the wait
+        self.interrupt: Callable[[], None] | None = None
         self.codec_name = resolve_codec(settings.codec)
         self.notes: list[str] = []
         self.pix_fmt = choose_pix_fmt(self.codec_name, settings.pix_fmt, source, width, height, self.notes)
@@ -245,6 +248,8 @@ class VideoWriter(BaseVideoWriter):
                 self._queue.put(item, timeout=_POLL)
                 return
             except queue.Full:
+                if self.interrupt is not None:
+                    self.interrupt()
                 assert self._thread is not None
                 if not self._thread.is_alive():
                     self._raise_if_failed()
@@ -257,11 +262,13 @@ class VideoWriter(BaseVideoWriter):
 
     def _stop_threads(self) -> None:
         if self._thread is not None:
-            while self._thread.is_alive():
+            deadline = time.monotonic() + CLOSE_TIMEOUT
+            while self._thread.is_alive() and time.monotonic() < deadline:
                 self._drain()
                 with contextlib.suppress(queue.Full):
                     self._queue.put_nowait(_Abort())
                 self._thread.join(timeout=_POLL)
+            # an encoder hung inside libav cannot be stopped; it is a daemon thread, left behind
         self._drain()
 
     def _drain(self) -> None:
