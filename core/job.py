@@ -50,6 +50,7 @@ from core.events import (
     ignore_event,
 )
 from core.faults import FaultPlan
+from core.frame_path import FramePath, RgbFramePath, choose_frame_path, first_frame
 from core.interpolators.base import Interpolator
 from core.interpolators.registry import create_interpolator
 from core.memory import cuda_facts, degrade, gib, is_out_of_memory, preflight, trim_host_memory
@@ -135,6 +136,7 @@ class _Job:
         self.stall_error: StallError | None = None
         self.stall_reported = False
         self.restore_threads: int | None = None
+        self.frame_path: FramePath = RgbFramePath()
         self._abort = threading.Event()  # set by cancel or by the stall monitor
 
     # -- small helpers -----------------------------------------------------------------------
@@ -163,8 +165,7 @@ class _Job:
         cached = self.tensors.get(frame.index)
         if cached is None:
             start = self.clock()
-            raw = torch.from_numpy(frame.rgb).to(self.device, non_blocking=True)
-            cached = raw.permute(2, 0, 1).float().div_(255.0)
+            cached = self.frame_path.to_tensor(frame, self.device)
             self.timers["upload"] += self.clock() - start
             self.tensors[frame.index] = cached
         return cached
@@ -201,10 +202,10 @@ class _Job:
 
     # -- model calls with out-of-memory back-off ----------------------------------------------
 
-    def forward(self, requests: list[_Request]) -> list[torch.Tensor]:
+    def forward(self, requests: list[_Request]) -> list[np.ndarray | av.VideoFrame]:
         """Interpolate ``requests``; on out-of-memory, free, back off and redo the same pairs."""
         assert self.model is not None
-        results: list[torch.Tensor] = []
+        results: list[np.ndarray | av.VideoFrame] = []
         i = 0
         retried_at_one = False
         while i < len(requests):
@@ -220,7 +221,6 @@ class _Job:
                 t = torch.tensor([r.t for r in chunk], device=self.device, dtype=torch.float32)
                 with torch.inference_mode():
                     out = self.model.interpolate(img0, img1, t)
-                    out = out.clamp(0, 1).mul(255).round_().to(torch.uint8).permute(0, 2, 3, 1)
                 if self.device.type == "cuda":
                     torch.cuda.synchronize(self.device)
             except FramedeckError:
@@ -236,7 +236,8 @@ class _Job:
                 continue
             self.timers["model"] += self.clock() - start
             start = self.clock()
-            results.extend(out.cpu().numpy())
+            with torch.inference_mode():
+                results.extend(self.frame_path.to_pictures(out))
             self.timers["download"] += self.clock() - start
             i += len(chunk)
             retried_at_one = False
@@ -397,12 +398,20 @@ class _Job:
         self.last_stage_event = self.clock()
         stop_watch = threading.Event()
         watcher = threading.Thread(target=self.watch_stalls, args=(stop_watch,), daemon=True)
-        with (
-            FrameReader(
-                self.input_path, info, fault=self.faults.on_decode, interrupt=self.raise_if_stalled
-            ) as self.reader,
-            self.open_writer(info, settings) as self.writer,
-        ):
+        writer = self.open_writer(info, settings)
+        self.frame_path, why = choose_frame_path(
+            self.options.colour, self.device, info, first_frame(str(self.input_path)),
+            getattr(writer, "pix_fmt", None),  # a sink may take any picture
+        )
+        self.log("info", why)
+        reader = FrameReader(
+            self.input_path,
+            info,
+            fault=self.faults.on_decode,
+            interrupt=self.raise_if_stalled,
+            convert=self.frame_path.decode_picture,
+        )
+        with writer as self.writer, reader as self.reader:
             self.writer.interrupt = self.raise_if_stalled
             for note in getattr(self.writer, "notes", []):
                 self.log("info", note)

@@ -34,6 +34,7 @@ class JobOptions:
     scale: float | None = None
     stall_timeout: float | None = None
     encode_workers: int | None = None  # None: parallel segments on machines with 8+ cores
+    colour: str = "auto"  # auto | device | cpu: where YUV<->RGB conversion runs
 
     def validate(self) -> None:
         """Raise OptionError with one sentence if the options contradict or are out of range."""
@@ -53,6 +54,8 @@ class JobOptions:
             raise OptionError(f"--precision must be auto, fp16 or fp32, got {self.precision!r}.")
         if self.scale is not None and self.scale not in (0.25, 0.5, 1.0, 2.0):
             raise OptionError(f"--scale must be 0.25, 0.5, 1 or 2, got {self.scale:g}.")
+        if self.colour not in ("auto", "device", "cpu"):
+            raise OptionError(f"--colour must be auto, device or cpu, got {self.colour!r}.")
         if self.encode_workers is not None and not 1 <= self.encode_workers <= 32:
             raise OptionError(f"--encode-workers must be from 1 to 32, got {self.encode_workers}.")
         if self.stall_timeout is not None and self.stall_timeout <= 0:

@@ -29,7 +29,7 @@ class DecodedFrame:
     pts: int  # in VideoInfo.time_base, strictly increasing
     time: Fraction  # pts * time_base, in seconds
     duration: int | None  # pts units if the container knows it
-    rgb: np.ndarray  # (H, W, 3) uint8 RGB, C-contiguous
+    rgb: np.ndarray  # (H, W, 3) uint8 RGB, C-contiguous (a thumbnail on the device frame path)
     source: av.VideoFrame  # the decoded frame itself, for bit-exact passthrough
 
 
@@ -58,6 +58,8 @@ class FrameReader:
     ``fault``, if given, is called with each frame index before the frame is queued; whatever
     it raises reaches the consumer unchanged. ``interrupt``, if given, is called while the
     consumer waits for a frame; what it raises (a stall error) ends the iteration.
+    ``convert`` makes ``DecodedFrame.rgb`` in the decode thread (default: the full frame as
+    RGB through swscale; the device frame path passes a thumbnail maker instead).
     """
 
     def __init__(
@@ -68,11 +70,13 @@ class FrameReader:
         fault: Callable[[int], None] | None = None,
         clock: Callable[[], float] = time.perf_counter,
         interrupt: Callable[[], None] | None = None,
+        convert: Callable[[av.VideoFrame], np.ndarray] | None = None,
     ) -> None:
         self.path = Path(path)
         self.info = info
         self.fault = fault
         self.interrupt = interrupt
+        self.convert = convert or _to_rgb
         self.clock = clock
         self.decode_seconds = 0.0
         self.dropped = 0
@@ -217,7 +221,7 @@ class FrameReader:
                 if last_pts is not None and pts <= last_pts:
                     self.dropped += 1
                     continue
-                rgb = np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
+                rgb = self.convert(frame)
                 self.decode_seconds += self.clock() - start
                 duration = frame.duration or None
                 decoded = DecodedFrame(
@@ -263,3 +267,7 @@ class FrameReader:
         period = 1 / float(self.info.fps)
         if decoded_seconds < seconds - 1.5 * period:
             raise self._corrupt(produced, "the stream ends early")
+
+
+def _to_rgb(frame: av.VideoFrame) -> np.ndarray:
+    return np.ascontiguousarray(frame.to_ndarray(format="rgb24"))

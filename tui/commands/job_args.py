@@ -50,6 +50,10 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=int, default=None, help="frames per model call (default: chosen)")
     parser.add_argument("--scale", type=float, default=None, help="model flow scale (0.5 for 4K)")
     parser.add_argument(
+        "--colour", default="auto", choices=["auto", "device", "cpu"],
+        help="where YUV<->RGB conversion runs (auto: on the GPU when the model is on one)",
+    )
+    parser.add_argument(
         "--encode-workers", type=int, default=None,
         help="encoders running on consecutive segments in parallel (default: auto, 1 below 8 cores)",
     )
@@ -73,6 +77,7 @@ def job_options_from_args(args: argparse.Namespace) -> JobOptions:
         scale=args.scale,
         stall_timeout=args.stall_timeout,
         encode_workers=args.encode_workers,
+        colour=args.colour,
     )
     options.validate()
     return options

@@ -1,0 +1,126 @@
+"""How frames travel between the decoder, the model and the encoder.
+
+``RgbFramePath``: swscale converts each decoded frame to RGB on the CPU, the model's output
+goes back as RGB arrays and the encoder's swscale makes YUV again. It works for every input.
+
+``DeviceFramePath``: the decoder's own 8-bit YUV planes are uploaded as they are and turned
+into RGB on the model's device with the stream's exact matrix and range (core/video/colour.py);
+the model's output is turned back into planes there too, so on a GPU the CPU never runs swscale
+on the frame path. The decode thread still makes a small RGB thumbnail for scene-cut checks.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import av
+import cv2
+import numpy as np
+import torch
+
+from core.video.colour import GPU_PIX_FMTS, ColourSpec, colour_of, rgb_to_yuv, yuv_to_rgb
+from core.video.planes import frame_from_planes, frame_planes
+from core.video.probe import VideoInfo
+from core.video.reader import DecodedFrame
+
+THUMBNAIL_WIDTH = 160  # what the scene-cut detector gets on the device path
+_SUBSAMPLE = {"yuv420p": (2, 2), "yuv444p": (1, 1)}
+
+
+class FramePath(Protocol):
+    name: str
+
+    def decode_picture(self, frame: av.VideoFrame) -> np.ndarray:
+        """Run in the decode thread: the RGB picture the scene-cut detector looks at."""
+
+    def to_tensor(self, frame: DecodedFrame, device: torch.device) -> torch.Tensor:
+        """(3, H, W) float RGB in [0, 1] on ``device``."""
+
+    def to_pictures(self, out: torch.Tensor) -> list[np.ndarray | av.VideoFrame]:
+        """Model output (B, 3, H, W) float in [0, 1] to what the writer takes."""
+
+
+class RgbFramePath:
+    name = "cpu (swscale)"
+
+    def decode_picture(self, frame: av.VideoFrame) -> np.ndarray:
+        return np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
+
+    def to_tensor(self, frame: DecodedFrame, device: torch.device) -> torch.Tensor:
+        raw = torch.from_numpy(frame.rgb).to(device, non_blocking=True)
+        return raw.permute(2, 0, 1).float().div_(255.0)
+
+    def to_pictures(self, out: torch.Tensor) -> list[np.ndarray | av.VideoFrame]:
+        rgb = out.clamp(0, 1).mul(255).round_().to(torch.uint8).permute(0, 2, 3, 1)
+        return list(rgb.cpu().numpy())
+
+
+class DeviceFramePath:
+    name = "device"
+
+    def __init__(self, spec: ColourSpec, pix_fmt: str) -> None:
+        self.spec = spec
+        self.pix_fmt = pix_fmt
+        self.subsample = _SUBSAMPLE[pix_fmt]
+
+    def decode_picture(self, frame: av.VideoFrame) -> np.ndarray:
+        y, u, v = frame_planes(frame)
+        h, w = y.shape
+        size = (THUMBNAIL_WIDTH, max(2, round(h * THUMBNAIL_WIDTH / w)))
+        yuv = np.dstack([cv2.resize(p, size, interpolation=cv2.INTER_AREA) for p in (y, u, v)])
+        return cv2.cvtColor(yuv, cv2.COLOR_YUV2RGB)
+
+    def to_tensor(self, frame: DecodedFrame, device: torch.device) -> torch.Tensor:
+        planes = [
+            torch.from_numpy(np.ascontiguousarray(p)).to(device, non_blocking=True)
+            for p in frame_planes(frame.source)
+        ]
+        return yuv_to_rgb(*planes, self.spec.matrix, self.spec.range, siting=self.spec.siting)
+
+    def to_pictures(self, out: torch.Tensor) -> list[np.ndarray | av.VideoFrame]:
+        y, u, v = rgb_to_yuv(out, self.spec.matrix, self.spec.range, subsample=self.subsample)
+        y, u, v = y.cpu().numpy(), u.cpu().numpy(), v.cpu().numpy()
+        return [
+            frame_from_planes((y[i], u[i], v[i]), self.pix_fmt, self.spec) for i in range(len(y))
+        ]
+
+
+def first_frame(path: str) -> av.VideoFrame | None:
+    """The input's first decoded frame (its format and colour tags decide the path)."""
+    with av.open(path) as container:
+        for frame in container.decode(video=0):
+            return frame
+    return None
+
+
+def choose_frame_path(
+    mode: str,
+    device: torch.device,
+    info: VideoInfo,
+    first: av.VideoFrame | None,
+    out_pix_fmt: str | None,
+) -> tuple[FramePath, str]:
+    """The path for ``mode`` (auto | device | cpu) and a sentence saying why.
+
+    ``auto`` takes the device path on CUDA when the input's first frame and the output's
+    pixel format are 8-bit planar YUV of the same subsampling and the colour matrix is known.
+    """
+    if mode == "cpu" or (mode == "auto" and device.type != "cuda"):
+        return RgbFramePath(), "colour conversion on the CPU (swscale)"
+    spec = colour_of(first, codec=info.codec) if first is not None else None
+    same_layout = (
+        first is not None
+        and first.format.name in GPU_PIX_FMTS
+        and out_pix_fmt in _SUBSAMPLE
+        and out_pix_fmt is not None
+        and _SUBSAMPLE.get(first.format.name.replace("yuvj", "yuv")) == _SUBSAMPLE[out_pix_fmt]
+    )
+    if spec is None or not same_layout:
+        why = (
+            f"colour conversion on the CPU: {first.format.name if first else 'the input'} -> "
+            f"{out_pix_fmt} is not a layout the device path converts"
+        )
+        return RgbFramePath(), why
+    return DeviceFramePath(spec, out_pix_fmt), (
+        f"colour conversion on {device}: {spec.matrix}, {spec.range} range, {out_pix_fmt}"
+    )
