@@ -304,8 +304,8 @@ class _Job:
         for request, picture in zip(requests, self.forward(requests), strict=True):
             request.slot.picture = picture
         self.interpolated += len(requests)
-        still_needed = {r.frame1.index for r in self.requests}
-        for key in [k for k in self.tensors if k not in still_needed]:
+        keep = requests[-1].frame1.index  # frame 0 of the next pair: convert it only once
+        for key in [k for k in self.tensors if k != keep]:
             del self.tensors[key]
 
     def flush(self, writer: VideoWriter) -> None:

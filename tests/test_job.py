@@ -327,3 +327,19 @@ def test_a_hung_decoder_or_encoder_is_a_stall_that_stops_cleanly(tmp_path, spec,
                 faults=FaultPlan.parse(spec))
     assert [e.stage for e in events if isinstance(e, Stalled)][:1] == [stage]
     assert leftovers(out_dir) == []
+
+
+def test_each_frame_is_converted_for_the_model_once(tmp_path, monkeypatch):
+    from core.frame_path import RgbFramePath
+
+    converted = []
+    original = RgbFramePath.to_tensor
+
+    def counting(self, frame, device):
+        converted.append(frame.index)
+        return original(self, frame, device)
+
+    monkeypatch.setattr(RgbFramePath, "to_tensor", counting)
+    src = write_frames(tmp_path / "in.mkv", moving_frames(7))
+    run_job(src, tmp_path / "o.mkv", blend_options(factor=3))
+    assert converted == list(range(7))
