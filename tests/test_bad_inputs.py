@@ -112,3 +112,29 @@ def test_odd_size_1919x1079_works(tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     got, _ = read_frames(out)
     assert len(got) == 6 and got[0].shape == (1079, 1919, 3)
+
+
+def test_a_full_disk_is_one_sentence_and_leaves_nothing(tmp_path):
+    """The output file hits a size limit mid-job (RLIMIT_FSIZE: the write fails like a full disk)."""
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))
+
+    src = write_frames(tmp_path / "in.mkv", moving_frames(40, 320, 180), codec="ffv1")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-m", "tui.cli", "run", str(src), "-o", str(out_dir / "o.mkv"),
+         "--model", "blend", "--codec", "ffv1", "--quiet"],
+        preexec_fn=limit, capture_output=True, text=True, timeout=120,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert proc.returncode != 0
+    assert_one_sentence(proc.stderr.strip())
+    assert "File too large" in proc.stderr
+    assert list(out_dir.iterdir()) == []
