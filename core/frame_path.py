@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import torch
 
-from core.video.colour import GPU_PIX_FMTS, ColourSpec, colour_of, rgb_to_yuv, yuv_to_rgb
+from core.video.colour import ColourSpec, colour_from_tags, rgb_to_yuv, yuv_to_rgb
 from core.video.planes import frame_from_planes, frame_planes
 from core.video.probe import VideoInfo
 from core.video.reader import DecodedFrame
@@ -85,39 +85,25 @@ class DeviceFramePath:
         ]
 
 
-def first_frame(path: str) -> av.VideoFrame | None:
-    """The input's first decoded frame (its format and colour tags decide the path)."""
-    with av.open(path) as container:
-        for frame in container.decode(video=0):
-            return frame
-    return None
-
-
 def choose_frame_path(
-    mode: str,
-    device: torch.device,
-    info: VideoInfo,
-    first: av.VideoFrame | None,
-    out_pix_fmt: str | None,
+    mode: str, device: torch.device, info: VideoInfo, out_pix_fmt: str | None
 ) -> tuple[FramePath, str]:
     """The path for ``mode`` (auto | device | cpu) and a sentence saying why.
 
-    ``auto`` takes the device path on CUDA when the input's first frame and the output's
+    ``auto`` takes the device path on CUDA when the input's decoded frames and the output's
     pixel format are 8-bit planar YUV of the same subsampling and the colour matrix is known.
     """
     if mode == "cpu" or (mode == "auto" and device.type != "cuda"):
         return RgbFramePath(), "colour conversion on the CPU (swscale)"
-    spec = colour_of(first, codec=info.codec) if first is not None else None
+    spec = colour_from_tags(info.colorspace, info.color_range, info.pix_fmt, info.height, info.codec)
     same_layout = (
-        first is not None
-        and first.format.name in GPU_PIX_FMTS
+        out_pix_fmt is not None
         and out_pix_fmt in _SUBSAMPLE
-        and out_pix_fmt is not None
-        and _SUBSAMPLE.get(first.format.name.replace("yuvj", "yuv")) == _SUBSAMPLE[out_pix_fmt]
+        and _SUBSAMPLE.get(info.pix_fmt.replace("yuvj", "yuv")) == _SUBSAMPLE[out_pix_fmt]
     )
     if spec is None or not same_layout:
         why = (
-            f"colour conversion on the CPU: {first.format.name if first else 'the input'} -> "
+            f"colour conversion on the CPU: {info.pix_fmt} -> "
             f"{out_pix_fmt} is not a layout the device path converts"
         )
         return RgbFramePath(), why

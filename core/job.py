@@ -50,7 +50,7 @@ from core.events import (
     ignore_event,
 )
 from core.faults import FaultPlan
-from core.frame_path import FramePath, RgbFramePath, choose_frame_path, first_frame
+from core.frame_path import FramePath, RgbFramePath, choose_frame_path
 from core.interpolators.base import Interpolator
 from core.interpolators.registry import create_interpolator
 from core.memory import cuda_facts, degrade, gib, is_out_of_memory, preflight, trim_host_memory
@@ -400,7 +400,7 @@ class _Job:
         watcher = threading.Thread(target=self.watch_stalls, args=(stop_watch,), daemon=True)
         writer = self.open_writer(info, settings)
         self.frame_path, why = choose_frame_path(
-            self.options.colour, self.device, info, first_frame(str(self.input_path)),
+            self.options.colour, self.device, info,
             getattr(writer, "pix_fmt", None),  # a sink may take any picture
         )
         self.log("info", why)

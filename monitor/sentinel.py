@@ -22,7 +22,3 @@ def write_sentinel(path: Path, record: dict[str, object]) -> None:
         if temp.exists():
             temp.unlink()
 
-
-def read_sentinel(path: Path) -> dict[str, object]:
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)

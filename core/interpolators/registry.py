@@ -30,11 +30,6 @@ _FACTORIES: dict[str, tuple[Callable[..., Interpolator], bool]] = {
 }
 
 
-def register(name: str, factory: Callable[..., Interpolator], needs_weights: bool) -> None:
-    """Add a model family to ``--model``."""
-    _FACTORIES[name] = (factory, needs_weights)
-
-
 def model_names() -> list[str]:
     return sorted(_FACTORIES)
 

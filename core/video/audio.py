@@ -60,10 +60,6 @@ class AudioCarrier:
                     stream.discard = av.stream.Discard.all
             self._packets = self._input.demux([t.source for t in self.tracks.values()])
 
-    @property
-    def has_audio(self) -> bool:
-        return bool(self.tracks)
-
     def _next(self) -> av.Packet | None:
         if self._pending is not None:
             packet, self._pending = self._pending, None

@@ -116,6 +116,18 @@ def colour_of(
         ctx = source.codec_context
         space, rng, fmt, height = ctx.colorspace, ctx.color_range, ctx.format.name, ctx.height
         codec = codec or ctx.name
+    return colour_from_tags(space, rng, fmt, height, codec, unspecified)
+
+
+def colour_from_tags(
+    space: int,
+    rng: int,
+    fmt: str,
+    height: int,
+    codec: str | None,
+    unspecified: Unspecified = "swscale",
+) -> ColourSpec | None:
+    """:func:`colour_of` from the raw tags (AVColorSpace, AVColorRange, pixel format...)."""
     if fmt not in GPU_PIX_FMTS:
         return None
     full = rng == _AVCOL_RANGE_JPEG or (rng != _AVCOL_RANGE_MPEG and fmt.startswith("yuvj"))

@@ -89,19 +89,12 @@ class OutputColour:
 def source_colour(source: VideoInfo, pix_fmt: str) -> OutputColour | None:
     """The colour tags of the source's video stream to carry into a YUV output, or None.
 
-    None when the output is RGB, the source cannot be read again, or it tags neither a
-    matrix framedeck converts with (BT.709, BT.601) nor a range.
+    None when the output is RGB, or the source tags neither a matrix framedeck converts
+    with (BT.709, BT.601) nor a range. The tags are the probe's, read off the first frame.
     """
     if is_rgb_format(pix_fmt):
         return None
-    try:
-        with av.open(str(source.path)) as container:
-            if not container.streams.video:
-                return None
-            ctx = container.streams.video[0].codec_context
-            space, range_ = int(ctx.colorspace), int(ctx.color_range)
-    except (av.FFmpegError, OSError, ValueError):
-        return None
+    space, range_ = source.colorspace, source.color_range
     space = space if space in _SWS_COLORSPACE else _UNSPECIFIED_SPACE
     range_ = range_ if range_ in _SWS_RANGE else _UNSPECIFIED_RANGE
     if space == _UNSPECIFIED_SPACE and range_ == _UNSPECIFIED_RANGE:

@@ -32,6 +32,8 @@ class VideoInfo:
     rotation: int  # degrees from the display matrix / 'rotate' metadata, 0 if none
     audio_streams: int
     stream_duration: float | None = None  # seconds of the video stream alone, when the header says
+    colorspace: int = 2  # the first frame's AVColorSpace (2: unspecified)
+    color_range: int = 0  # the first frame's AVColorRange (0: unspecified)
 
 
 def is_rgb_format(pix_fmt: str) -> bool:
@@ -151,4 +153,6 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
             rotation=_rotation(stream, first),
             audio_streams=audio_streams,
             stream_duration=stream_duration,
+            colorspace=int(first.colorspace),
+            color_range=int(first.color_range),
         )
