@@ -68,6 +68,19 @@ def write_frames(
     return path
 
 
+def write_audio_only(path: Path, seconds: float = 0.5) -> Path:
+    """A file with one silent AAC stream and no video."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("aac", rate=48000)
+        stream.layout = "mono"
+        for start in range(0, int(48000 * seconds), 1024):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="flt", layout="mono")
+            frame.sample_rate, frame.pts = 48000, start
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    return path
+
+
 def read_frames(path: Path) -> tuple[list[np.ndarray], list[float]]:
     """All frames as RGB arrays and their times in seconds."""
     frames, times = [], []

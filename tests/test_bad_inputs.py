@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.clips import moving_frames, read_frames, write_frames
+from tests.clips import moving_frames, read_frames, write_audio_only, write_frames
 from tui.cli import main
 
 
@@ -32,26 +32,12 @@ def out_dir(tmp_path: Path) -> Path:
     return d
 
 
-def audio_only(path: Path) -> Path:
-    import av
-
-    with av.open(str(path), "w") as out:
-        a = out.add_stream("aac", rate=48000)
-        a.layout = "mono"
-        for start in range(0, 48000, 1024):
-            f = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="flt", layout="mono")
-            f.sample_rate, f.pts = 48000, start
-            out.mux(a.encode(f))
-        out.mux(a.encode())
-    return path
-
-
 CASES = {
     "missing": lambda d: d / "nope.mp4",
     "directory": lambda d: d,
     "not a video": lambda d: (d / "notes.mp4").write_text("hello, not a video\n" * 50) and d / "notes.mp4",
     "random bytes": lambda d: (d / "noise.mkv").write_bytes(os.urandom(20000)) and d / "noise.mkv",
-    "audio only": lambda d: audio_only(d / "audio.m4a"),
+    "audio only": lambda d: write_audio_only(d / "audio.m4a", seconds=1.0),
 }
 
 

@@ -17,7 +17,7 @@ from core.video.probe import VideoInfo, probe_video
 from core.video.reader import FrameReader
 from core.video.segments import SegmentedVideoWriter
 from core.video.writer import EncoderSettings, VideoWriter
-from tests.clips import moving_frames, write_frames
+from tests.clips import moving_frames, write_audio_only, write_frames
 from tests.conftest import shared_path
 
 W, H = 64, 48
@@ -151,24 +151,12 @@ def test_probe_shared_bigbuckbunny_has_audio() -> None:
     assert info.audio_streams == 1
 
 
-def _audio_only(path: Path) -> Path:
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("aac", rate=48000)
-        stream.layout = "mono"
-        for start in range(0, 24000, 1024):
-            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="flt", layout="mono")
-            frame.sample_rate, frame.pts = 48000, start
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode())
-    return path
-
-
 BAD_INPUTS = {
     "missing": (lambda d: d / "nope.mp4", "does not exist"),
     "folder": (lambda d: d, "is a folder"),
     "text": (lambda d: _write(d / "notes.mp4", b"hello, not a video\n" * 50), "not a video file"),
     "random bytes": (lambda d: _write(d / "noise.mkv", np.random.default_rng(3).bytes(20000)), "not a video file"),
-    "audio only": (lambda d: _audio_only(d / "tone.m4a"), "only audio"),
+    "audio only": (lambda d: write_audio_only(d / "tone.m4a"), "only audio"),
     "zero frames": (lambda d: undecodable_clip(d / "garbage.mkv"), "video stream of"),
 }
 
