@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 from core.errors import DecodeError, EncodeError, InputError, OptionError, OutputError
+from core.job import run_job
+from core.options import JobOptions
 from core.video.codecs import available_encoders, resolve_codec
 from core.video.probe import VideoInfo, probe_video
 from core.video.reader import FrameReader
@@ -553,6 +555,24 @@ def test_reader_extrapolates_missing_pts(tmp_path: Path) -> None:
     assert step > 0
     assert [f.pts for f in got] == [i * step for i in range(8)]
     assert [f.time for f in got] == [f.pts * info.time_base for f in got]
+
+
+def test_raw_stream_rate_comes_from_the_codec_not_the_demuxer_default(tmp_path: Path) -> None:
+    """The raw H.264 demuxer says 25 fps for every file; the SPS timing says 23.976."""
+    fps = Fraction(24000, 1001)
+    src = write_frames(tmp_path / "raw.h264", moving_frames(12), fps=fps, codec="libx264", pix_fmt="yuv420p")
+    with av.open(str(src)) as container:
+        assert container.streams.video[0].average_rate == 25  # the demuxer's default, not the file's
+    info = probe_video(src)
+    assert info.fps == fps
+    out = tmp_path / "out.mp4"
+    run_job(src, out, JobOptions(factor=2, model="blend"))
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert stream.average_rate == 2 * fps
+        frames = list(container.decode(stream))
+    assert len(frames) == 24
+    assert float(frames[-1].time + 1 / (2 * fps)) == pytest.approx(12 / float(fps), abs=1e-3)
 
 
 def test_writer_failure_surfaces_as_encode_error_and_leaves_nothing(h264_clip: Path, tmp_path: Path) -> None:

@@ -22,7 +22,8 @@ class VideoInfo:
     path: str
     width: int
     height: int
-    fps: Fraction  # nominal rate (average_rate, else guessed_rate, else from timestamps)
+    fps: Fraction  # nominal rate (average_rate, else guessed_rate, else from timestamps;
+    # for a bare .h264/.hevc stream the codec's own rate first)
     time_base: Fraction  # the video stream's time base
     frame_count: int | None  # from the header if present
     duration: float | None  # seconds
@@ -84,8 +85,18 @@ def _first_frames(
     return frames
 
 
-def _nominal_rate(stream: av.video.stream.VideoStream, frames: list[av.VideoFrame]) -> Fraction | None:
-    for rate in (stream.average_rate, stream.guessed_rate):
+# Demuxers of bare elementary streams: they have no timestamps, and their average rate is
+# their own default (25 fps), not the stream's; the codec's rate (H.264/HEVC VUI timing) is.
+RAW_STREAM_FORMATS = frozenset({"h264", "hevc", "m4v", "mpegvideo", "obu", "vvc"})
+
+
+def _nominal_rate(
+    stream: av.video.stream.VideoStream, frames: list[av.VideoFrame], raw_stream: bool = False
+) -> Fraction | None:
+    rates = (stream.average_rate, stream.guessed_rate)
+    if raw_stream:
+        rates = (stream.codec_context.framerate, stream.guessed_rate, stream.average_rate)
+    for rate in rates:
         if rate and rate > 0:
             return Fraction(rate)
     if len(frames) >= 2 and frames[0].pts is not None and frames[1].pts is not None:
@@ -131,7 +142,7 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         if not frames:
             raise InputError(f"The video stream of {file} has no frame that decodes.")
         first = frames[0]
-        fps = _nominal_rate(stream, frames)
+        fps = _nominal_rate(stream, frames, container.format.name in RAW_STREAM_FORMATS)
         if fps is None:
             raise InputError(f"The frame rate of {file} cannot be determined from its header or timestamps.")
         stream_duration = stream_seconds(stream)
