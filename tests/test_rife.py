@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import pytest
 import torch
 import torch.nn.functional as F
@@ -15,11 +16,13 @@ from core.interpolators.registry import create_interpolator
 from core.interpolators.rife import RifeInterpolator, TorchScriptInterpolator, choose_scale
 from core.memory import degrade
 from core.models.detect import strip_prefix
+from core.models.layers import fold_gains
 from core.models.loader import load_rife
 from core.models.rife_425 import FiveBlockConfig, IFNet425
 from core.models.rife_hdv3 import IFNetHDv3, dyadic_depth
 from core.models.rife_v4 import IFNetV4, V4Config
 from core.models.warp import backward_warp
+from tests import rife_reference
 from tests.conftest import shared_path
 
 W4 = (192, 128, 96, 64)
@@ -211,7 +214,8 @@ def test_odd_sizes_pad_and_crop_and_bgr_order(rife425):
     with torch.no_grad():
         direct = net(pa, pb, torch.full((1, 1, 1, 1), 0.5), 1.0)[..., :45, :70].flip(1).clamp(0, 1)
     assert torch.allclose(out, direct, atol=1e-5)
-    rgb_fed = net(F.pad(a, (0, 58, 0, 19)), F.pad(b, (0, 58, 0, 19)), torch.full((1, 1, 1, 1), 0.5))
+    with torch.no_grad():
+        rgb_fed = net(F.pad(a, (0, 58, 0, 19)), F.pad(b, (0, 58, 0, 19)), torch.full((1, 1, 1, 1), 0.5))
     assert not torch.allclose(out, rgb_fed[..., :45, :70].clamp(0, 1), atol=1e-4)
 
 
@@ -381,3 +385,59 @@ def test_rife_425_middlebury_psnr(rife425):
 
 def test_rife_hdv3_middlebury_psnr(hdv3):
     assert abs(middlebury_psnr(hdv3) - 34.81) < 0.1
+
+
+# ---------------------------------------------------------------- the fast forward against the plain one
+
+
+def middlebury_crop(name: str = "Urban3") -> tuple[torch.Tensor, torch.Tensor]:
+    """frame10/frame11 of a Middlebury sequence, BGR in [0, 1], cropped to 256x384."""
+    folder = shared_path(f"{MIDDLEBURY}/input/{name}")
+    pair = [cv2.imread(str(folder / f"frame1{i}.png"))[:256, :384] for i in (0, 1)]
+    return tuple(torch.from_numpy(p).permute(2, 0, 1)[None].float() / 255 for p in pair)
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.5])
+def test_fast_forward_computes_the_published_forward_425(scale):
+    net = load_rife(shared_path("models/rife-4.25/flownet.pkl")).net.eval()
+    a, b = middlebury_crop()
+    img0, img1 = torch.cat((a, b)), torch.cat((b, a))
+    t = torch.tensor([0.5, 0.3]).view(2, 1, 1, 1)
+    with torch.no_grad():
+        fast = net(img0, img1, t, scale)
+        plain = rife_reference.forward_425(net, img0, img1, t, scale)
+    assert fast.dtype == torch.float32 and fast.shape == plain.shape
+    diff = (fast - plain).abs()
+    assert diff.max().item() < 1e-3 and diff.mean().item() < 1e-5  # float rounding only
+    assert (fast[0] - fast[1]).abs().mean().item() > 0.01  # pairs and t are not mixed up
+
+
+@pytest.mark.parametrize("version", ["4.6", "4.7", "4.18", "4.25"])
+def test_fast_forward_computes_the_published_forward_random_weights(version):
+    torch.manual_seed(4)
+    net = FAMILIES[version][0]().eval()
+    with torch.no_grad():  # small weights: random flows stay within a few pixels
+        for p in net.parameters():
+            p.mul_(0.3)
+    a, b = frames(64, 128, b=2, seed=13)
+    t = torch.tensor([0.25, 0.5]).view(2, 1, 1, 1)
+    plain_forward = rife_reference.forward_425 if version == "4.25" else rife_reference.forward_v4
+    with torch.no_grad():
+        fast, plain = net(a, b, t), plain_forward(net, a, b, t)
+    diff = (fast - plain).abs()
+    assert diff.max().item() < 1e-4, diff.max().item()
+
+
+def test_folding_resconv_gains_keeps_the_output():
+    net = load_rife(shared_path("models/rife-4.25/flownet.pkl")).net.eval()
+    a, b = middlebury_crop("Dimetrodon")
+    t = torch.full((1, 1, 1, 1), 0.5)
+    with torch.no_grad():
+        before = net(a, b, t)
+        assert not torch.all(net.block0.convblock[0].beta == 1)  # real gains to fold
+        fold_gains(net)
+        fold_gains(net)  # twice is once
+        after = net(a, b, t)
+    assert torch.all(net.block0.convblock[0].beta == 1)
+    assert (before - after).abs().max().item() < 1e-3
+    assert (before - after).abs().mean().item() < 1e-5

@@ -2,8 +2,10 @@
 
 Both take the protocol's RGB frames in [0, 1], pad to the model's multiple and crop back.
 RIFE was trained on BGR frames, so channels are swapped on the way in and out. On CUDA
-the default is fp16 autocast (warp sampling stays fp32) with channels-last tensors;
-on the CPU, fp32. Batches of pairs (each with its own t) go through one forward.
+the default is fp16 with channels-last tensors; on the CPU, fp32. In fp16 the RIFE 4.x
+weights are converted once at load (no per-call autocast casts) while flow, warps and the
+output blend stay float32; HDv3 and TorchScript modules run under fp16 autocast.
+Batches of pairs (each with its own t) go through one forward.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch
 from core.errors import ModelError, OptionError
 from core.interpolators.base import pad_to_multiple
 from core.models.feature_cache import FeatureCache
+from core.models.layers import fold_gains
 from core.models.loader import LoadedModel, load_rife
 from core.models.rife_425 import IFNet425
 from core.models.rife_hdv3 import IFNetHDv3, interpolate_dyadic
@@ -65,9 +68,9 @@ class _Base:
             self.channels_last = self.device.type == "cuda"
 
     @contextlib.contextmanager
-    def _running(self) -> Iterator[None]:
+    def _running(self, autocast: bool = True) -> Iterator[None]:
         with torch.no_grad():
-            if self.fp16:
+            if self.fp16 and autocast:
                 with torch.autocast(device_type=self.device.type, dtype=torch.float16):
                     yield
             else:
@@ -115,7 +118,9 @@ class RifeInterpolator(_Base):
     def load(self, device: torch.device) -> None:
         self._setup(device)
         model = load_rife(self.weights)
-        net = model.net.to(self.device)
+        net = fold_gains(model.net).to(self.device)
+        if self.fp16 and not isinstance(net, IFNetHDv3):
+            net = net.half()
         if self.channels_last:
             net = net.to(memory_format=torch.channels_last)
         model.net = net
@@ -134,7 +139,7 @@ class RifeInterpolator(_Base):
         x0 = self._prepare(img0, multiple, bgr=True)
         x1 = self._prepare(img1, multiple, bgr=True)
         times = t.to(self.device, torch.float32).reshape(-1)
-        with self._running():
+        with self._running(autocast=isinstance(net, IFNetHDv3)):
             if isinstance(net, IFNetHDv3):
                 out = interpolate_dyadic(net, x0, x1, [float(v) for v in times], scale)
             elif isinstance(net, IFNet425):

@@ -20,9 +20,34 @@ class ResConv(nn.Module):
         self.conv = nn.Conv2d(c, c, 3, 1, 1)
         self.beta = nn.Parameter(torch.ones((1, c, 1, 1)))
         self.relu = nn.LeakyReLU(0.2, inplace=True)
+        self.folded = False
+
+    def fold_gain(self) -> None:
+        """Scale the convolution by ``beta`` once (conv(x) * beta is a convolution too), so
+        each forward skips one multiply over the whole feature map."""
+        if self.folded:
+            return
+        with torch.no_grad():
+            gain = self.beta.reshape(-1)
+            self.conv.weight.mul_(gain.view(-1, 1, 1, 1))
+            if self.conv.bias is not None:
+                self.conv.bias.mul_(gain)
+            self.beta.fill_(1.0)
+        self.folded = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.conv(x) * self.beta + x)
+        y = self.conv(x)
+        if not self.folded:
+            y = y * self.beta
+        return self.relu(y + x)
+
+
+def fold_gains(net: nn.Module) -> nn.Module:
+    """:meth:`ResConv.fold_gain` on every residual convolution of ``net``; returns ``net``."""
+    for module in net.modules():
+        if isinstance(module, ResConv):
+            module.fold_gain()
+    return net
 
 
 class Head(nn.Module):
@@ -71,9 +96,9 @@ def resize(x: torch.Tensor, factor: float) -> torch.Tensor:
 class IFBlock(nn.Module):
     """One coarse-to-fine flow block of RIFE 4.x.
 
-    Works at 1/(4*scale) resolution and returns (flow delta or flow, mask logit, extra
-    feature channels) at the input resolution; ``out`` is the number of output channels
-    (6 for 4.6-4.18, 13 for 4.22-4.26).
+    Takes its input already at 1/(scale) of the frame size (see core/models/flow_blocks.py),
+    works at a quarter of that, and returns its ``out`` channels (4 of flow, 1 of mask logit,
+    the rest features for the next block; 6 for 4.6-4.18, 13 for 4.22-4.26) at the frame size.
     """
 
     def __init__(self, in_planes: int, c: int, out: int) -> None:
@@ -82,12 +107,5 @@ class IFBlock(nn.Module):
         self.convblock = nn.Sequential(*[ResConv(c) for _ in range(8)])
         self.lastconv = nn.Sequential(nn.ConvTranspose2d(c, 4 * out, 4, 2, 1), nn.PixelShuffle(2))
 
-    def forward(
-        self, x: torch.Tensor, flow: torch.Tensor | None, scale: float
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        x = resize(x, 1.0 / scale)
-        if flow is not None:
-            x = torch.cat((x, resize(flow, 1.0 / scale) / scale), 1)
-        tmp = self.lastconv(self.convblock(self.conv0(x)))
-        tmp = resize(tmp, scale)
-        return tmp[:, :4] * scale, tmp[:, 4:5], tmp[:, 5:]
+    def forward(self, x: torch.Tensor, scale: float) -> torch.Tensor:
+        return resize(self.lastconv(self.convblock(self.conv0(x))), scale)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
+from core.models.flow_blocks import run_blocks
 from core.models.layers import Head, IFBlock
-from core.models.warp import backward_warp
 
 
 @dataclass(frozen=True)
@@ -44,9 +44,13 @@ class IFNet425(nn.Module):
     def blocks(self) -> list[IFBlock]:
         return [getattr(self, f"block{i}") for i in range(len(self.config.widths))]
 
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.block0.conv0[0][0].weight.dtype
+
     def features(self, frames: torch.Tensor) -> torch.Tensor:
-        """Head features of padded BGR frames (N, 3, H, W)."""
-        return self.encode(frames)
+        """Head features of padded BGR frames (N, 3, H, W), in the weights' precision."""
+        return self.encode(frames.to(self.dtype))
 
     def forward(
         self,
@@ -57,26 +61,10 @@ class IFNet425(nn.Module):
         f0: torch.Tensor | None = None,
         f1: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Frames (B, 3, H, W) BGR in [0, 1]; ``timestep`` (B, 1, 1, 1); optional Head features."""
-        b, _, h, w = img0.shape
-        t = timestep.to(img0.dtype).expand(b, 1, h, w)
+        """Frames (B, 3, H, W) BGR in [0, 1]; ``timestep`` (B, 1, 1, 1); optional Head features.
+
+        Returns float32 whatever the weights' precision.
+        """
         if f0 is None or f1 is None:
             f0, f1 = self.features(torch.cat((img0, img1), 0)).chunk(2, 0)
-        blocks = self.blocks()
-        n = len(blocks)
-        flow = mask = feat = None
-        warped0, warped1 = img0, img1
-        for i, block in enumerate(blocks):
-            level = 2 ** (n - 1 - i) / scale
-            if flow is None or mask is None or feat is None:
-                flow, mask, feat = block(torch.cat((img0, img1, f0, f1, t), 1), None, level)
-            else:
-                wf0 = backward_warp(f0, flow[:, :2])
-                wf1 = backward_warp(f1, flow[:, 2:4])
-                x = torch.cat((warped0, warped1, wf0, wf1, t, mask, feat), 1)
-                delta, mask, feat = block(x, flow, level)
-                flow = flow + delta
-            warped0 = backward_warp(img0, flow[:, :2])
-            warped1 = backward_warp(img1, flow[:, 2:4])
-        alpha = torch.sigmoid(mask)
-        return warped0 * alpha + warped1 * (1 - alpha)
+        return run_blocks(self.blocks(), img0, img1, f0, f1, timestep, scale, carry_features=True)

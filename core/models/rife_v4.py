@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
+from core.models.flow_blocks import run_blocks
 from core.models.layers import Head, IFBlock, sequential_encoder
-from core.models.warp import backward_warp
 
 
 @dataclass(frozen=True)
@@ -53,33 +53,18 @@ class IFNetV4(nn.Module):
     def blocks(self) -> list[IFBlock]:
         return [getattr(self, f"block{i}") for i in range(len(self.config.widths))]
 
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.block0.conv0[0][0].weight.dtype
+
     def forward(
         self, img0: torch.Tensor, img1: torch.Tensor, timestep: torch.Tensor, scale: float = 1.0
     ) -> torch.Tensor:
-        """Frames (B, 3, H, W) BGR in [0, 1]; ``timestep`` (B, 1, 1, 1)."""
-        b, _, h, w = img0.shape
-        t = timestep.to(img0.dtype).expand(b, 1, h, w)
+        """Frames (B, 3, H, W) BGR in [0, 1]; ``timestep`` (B, 1, 1, 1). Returns float32."""
         f0 = f1 = None
         if self.encode is not None:
-            f0, f1 = self.encode(torch.cat((img0, img1), 0)).chunk(2, 0)
-        blocks = self.blocks()
-        n = len(blocks)
-        flow = mask = None
-        warped0, warped1 = img0, img1
-        for i, block in enumerate(blocks):
-            level = 2 ** (n - 1 - i) / scale
-            if flow is None or mask is None:
-                parts = [img0, img1] + ([f0, f1] if f0 is not None else []) + [t]
-                flow, mask, _ = block(torch.cat(parts, 1), None, level)
-            else:
-                feats = []
-                if f0 is not None and f1 is not None:
-                    feats = [backward_warp(f0, flow[:, :2]), backward_warp(f1, flow[:, 2:4])]
-                x = torch.cat([warped0, warped1, *feats, t, mask], 1)
-                delta, m, _ = block(x, flow, level)
-                flow = flow + delta
-                mask = mask + m if self.mask_accumulates else m
-            warped0 = backward_warp(img0, flow[:, :2])
-            warped1 = backward_warp(img1, flow[:, 2:4])
-        alpha = torch.sigmoid(mask)
-        return warped0 * alpha + warped1 * (1 - alpha)
+            f0, f1 = self.encode(torch.cat((img0, img1), 0).to(self.dtype)).chunk(2, 0)
+        return run_blocks(
+            self.blocks(), img0, img1, f0, f1, timestep, scale,
+            carry_features=False, mask_accumulates=self.mask_accumulates,
+        )

@@ -27,6 +27,26 @@ def base_grid(height: int, width: int, device: torch.device) -> torch.Tensor:
     return grid
 
 
+def flow_grids(flow: torch.Tensor) -> torch.Tensor:
+    """Sampling grids (2B, H, W, 2) for both frames of B pairs from RIFE's flow (B, 4, H, W).
+
+    Rows 0..B-1 sample frame 0 at x + flow[:, :2], rows B..2B-1 frame 1 at x + flow[:, 2:4]:
+    one fused multiply-add in the flow's precision (float32 or wider), whatever its layout.
+    Inference only (the result is written with ``out=``, which autograd refuses).
+    """
+    b, _, height, width = flow.shape
+    base = base_grid(height, width, flow.device).to(flow.dtype)
+    norm = base.new_tensor((2.0 / (width - 1.0), 2.0 / (height - 1.0)))
+    grid = flow.new_empty((2, b, height, width, 2))
+    torch.addcmul(base, flow.unflatten(1, (2, 2)).permute(1, 0, 3, 4, 2), norm, out=grid)
+    return grid.view(2 * b, height, width, 2)
+
+
+def sample(images: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """``grid_sample`` with RIFE's convention (bilinear, border, corners aligned)."""
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+
 def clear_grids() -> None:
     """Drop the cached sampling grids (called when a model is unloaded)."""
     _GRIDS.clear()

@@ -1,0 +1,90 @@
+"""The coarse-to-fine loop of RIFE 4.x, arranged for few kernels and few bytes.
+
+On a GPU this network is limited by memory traffic and kernel launches, not arithmetic, so
+the loop computes what the published code computes (tests/rife_reference.py is that code)
+with less work:
+
+- Both frames and their encoder features live in one float32 tensor ``src`` (2B, 3+F, H, W),
+  so each block warps all of them with one grid and one ``grid_sample``.
+- A block's inputs are resized to its working size before they are concatenated (bilinear
+  resizing is per channel, so this is the same result), not concatenated at full size first.
+- The flow stays in float32 and is updated with one fused add; the output blend is one
+  ``lerp``. With fp16 weights each block's input is cast as it is concatenated, once.
+- Inference only: grids and block inputs are written with ``out=``, which autograd refuses.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from core.models.layers import IFBlock, resize
+from core.models.warp import flow_grids, sample
+
+
+def run_blocks(
+    blocks: list[IFBlock],
+    img0: torch.Tensor,
+    img1: torch.Tensor,
+    f0: torch.Tensor | None,
+    f1: torch.Tensor | None,
+    timestep: torch.Tensor,
+    scale: float,
+    carry_features: bool,
+    mask_accumulates: bool = False,
+) -> torch.Tensor:
+    """The frames at ``timestep`` (B, 1, 1, 1) between BGR frames (B, 3, H, W) in [0, 1].
+
+    ``f0``/``f1`` are the frames' encoder features (None without an encoder).
+    ``carry_features``: each block hands mask and features to the next (4.22-4.26);
+    otherwise only the mask logit, added up over blocks if ``mask_accumulates`` (4.6).
+    Returns float32.
+    """
+    b, _, h, w = img0.shape
+    weight = blocks[0].conv0[0][0].weight
+    dtype = weight.dtype
+    layout = (
+        torch.channels_last
+        if weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
+        else torch.contiguous_format
+    )
+    feat = f0.shape[1] if f0 is not None else 0
+    wide = torch.promote_types(img0.dtype, torch.float32)  # warps and flow: float32 at least
+    src = img0.new_empty((2 * b, 3 + feat, h, w), dtype=wide)
+    src[:b, :3] = img0
+    src[b:, :3] = img1
+    if f0 is not None and f1 is not None:
+        src[:b, 3:] = f0
+        src[b:, 3:] = f1
+    t = timestep.to(wide)
+    n = len(blocks)
+    flow: torch.Tensor | None = None
+    carried: torch.Tensor | None = None  # mask logit (and features) from the last block
+    warped = src
+    for i, block in enumerate(blocks):
+        level = 2 ** (n - 1 - i) / scale
+        low = resize(warped, 1.0 / level)
+        size = low.shape[-2:]
+        parts = [low[:b, :3], low[b:, :3]]
+        if feat:
+            parts += [low[:b, 3:], low[b:, 3:]]
+        parts.append(t.expand(b, 1, *size))
+        if carried is not None and flow is not None:
+            parts += [resize(carried, 1.0 / level), resize(flow, 1.0 / level) / level]
+        channels = sum(p.shape[1] for p in parts)
+        x = torch.empty((b, channels, *size), dtype=dtype, device=low.device, memory_format=layout)
+        torch.cat(parts, 1, out=x)  # cast and laid out as the weights want, written once
+        out = block(x, level)
+        if flow is None:
+            flow = out[:, :4].to(wide) * level
+        else:
+            flow = torch.add(flow, out[:, :4], alpha=level)
+        if carry_features:
+            carried = out[:, 4:]
+        elif mask_accumulates and carried is not None:
+            carried = carried + out[:, 4:5]
+        else:
+            carried = out[:, 4:5]
+        warped = sample(src if i < n - 1 else src[:, :3], flow_grids(flow))
+    assert carried is not None
+    alpha = torch.sigmoid(carried[:, :1].to(wide))
+    return torch.lerp(warped[b:], warped[:b], alpha)
