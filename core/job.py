@@ -244,6 +244,9 @@ class _Job:
         return results
 
     def free_cached_memory(self) -> None:
+        drop_graphs = getattr(self.model, "drop_graphs", None)
+        if drop_graphs is not None:
+            drop_graphs()
         gc.collect()
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
@@ -380,8 +383,13 @@ class _Job:
                 self.options.weights,
                 precision=self.options.precision,
                 scale=self.options.scale,
+                cuda_graphs=self.options.cuda_graphs,
             )
+        if hasattr(self.model, "on_note"):
+            self.model.on_note = lambda message: self.log("warning", message)
         self.model.load(self.device)
+        if getattr(self.model, "graphed", None) is not None:
+            self.log("info", "CUDA graphs on: each batch shape is captured on its second use")
         threads = getattr(self.model, "cpu_torch_threads", None)
         if self.device.type == "cpu" and threads and threads != torch.get_num_threads():
             self.restore_threads = torch.get_num_threads()

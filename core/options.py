@@ -35,6 +35,7 @@ class JobOptions:
     stall_timeout: float | None = None
     encode_workers: int | None = None  # None: parallel segments on machines with 8+ cores
     colour: str = "auto"  # auto | device | cpu: where YUV<->RGB conversion runs
+    cuda_graphs: bool = True  # replay RIFE 4.x forwards as CUDA graphs on CUDA
 
     def validate(self) -> None:
         """Raise OptionError with one sentence if the options contradict or are out of range."""

@@ -11,20 +11,21 @@ Batches of pairs (each with its own t) go through one forward.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
 
 from core.errors import ModelError, OptionError
 from core.interpolators.base import pad_to_multiple
+from core.models.cuda_graphs import GraphedForward
 from core.models.feature_cache import FeatureCache
 from core.models.layers import fold_gains
 from core.models.loader import LoadedModel, load_rife
 from core.models.rife_425 import IFNet425
 from core.models.rife_hdv3 import IFNetHDv3, interpolate_dyadic
 from core.models.torchscript_model import load_torchscript, module_int
-from core.models.warp import clear_grids
+from core.models.warp import cached_grids, clear_grids
 
 FULL_HD_PIXELS = 1920 * 1088
 
@@ -106,10 +107,13 @@ class RifeInterpolator(_Base):
 
     name = "rife"
 
-    def __init__(self, weights: str | Path, **kwargs: object) -> None:
+    def __init__(self, weights: str | Path, cuda_graphs: bool = True, **kwargs: object) -> None:
         super().__init__(weights, **kwargs)  # type: ignore[arg-type]
         self.model: LoadedModel | None = None
         self.cache = FeatureCache()
+        self.cuda_graphs = cuda_graphs
+        self.graphed: GraphedForward | None = None  # set on CUDA for the 4.x families
+        self.on_note: Callable[[str], None] | None = None  # the job logs notes through this
 
     @property
     def label(self) -> str:
@@ -126,6 +130,26 @@ class RifeInterpolator(_Base):
         model.net = net
         self.model = model
         self.cache.clear()
+        self.graphed = None
+        if self.cuda_graphs and self.device.type == "cuda" and not isinstance(net, IFNetHDv3):
+            self.graphed = GraphedForward(
+                self._forward, on_note=self._note, keep_alive=cached_grids
+            )
+
+    def _note(self, message: str) -> None:
+        if self.on_note is not None:
+            self.on_note(message)
+
+    def _forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+        """The 4.x network at the current scale: (x0, x1, t) or (x0, x1, t, f0, f1)."""
+        assert self.model is not None and self.scale is not None
+        x0, x1, t, *features = tensors
+        return self.model.net(x0, x1, t, self.scale, *features)
+
+    def drop_graphs(self) -> None:
+        """Free the memory captured CUDA graphs hold (the out-of-memory back-off calls this)."""
+        if self.graphed is not None:
+            self.graphed.drop()
 
     def interpolate(self, img0: torch.Tensor, img1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         if self.model is None:
@@ -142,17 +166,19 @@ class RifeInterpolator(_Base):
         with self._running(autocast=isinstance(net, IFNetHDv3)):
             if isinstance(net, IFNetHDv3):
                 out = interpolate_dyadic(net, x0, x1, [float(v) for v in times], scale)
-            elif isinstance(net, IFNet425):
-                f0, f1 = self._features(net, img0, img1, x0, x1)
-                out = net(x0, x1, times.view(-1, 1, 1, 1), scale, f0, f1)
             else:
-                out = net(x0, x1, times.view(-1, 1, 1, 1), scale)
+                run = self.graphed or self._forward
+                tensors = [x0, x1, times.view(-1, 1, 1, 1)]
+                if isinstance(net, IFNet425):
+                    tensors += self._features(net, img0, img1, x0, x1)
+                out = run(*tensors)  # a graph's output buffer: _finish copies it at once
         return self._finish(out, h, w, bgr=True)
 
     def set_scale(self, scale: float) -> None:
         """Run the flow at another scale from now on (the OOM back-off lowers it)."""
         self.scale = float(scale)
         self.cache.clear()  # the padding multiple follows the scale, so features change shape
+        self.drop_graphs()
 
     def _features(
         self, net: IFNet425, img0: torch.Tensor, img1: torch.Tensor, x0: torch.Tensor, x1: torch.Tensor
@@ -169,6 +195,8 @@ class RifeInterpolator(_Base):
         return f0, f1
 
     def unload(self) -> None:
+        self.drop_graphs()
+        self.graphed = None
         self.model = None
         self.cache.clear()
         clear_grids()

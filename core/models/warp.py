@@ -9,22 +9,38 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-_GRIDS: dict[tuple[int, int, str], torch.Tensor] = {}
+_GRIDS: dict[tuple[int, int, str, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
 _MAX_GRIDS = 8
+
+
+def grid_terms(
+    height: int, width: int, device: torch.device, dtype: torch.dtype = torch.float32
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The identity sampling grid (1, H, W, 2), x then y in [-1, 1], and the factors
+    (2 / (W - 1), 2 / (H - 1)) that turn pixel offsets into grid units; cached per size."""
+    key = (height, width, str(device), dtype)
+    terms = _GRIDS.get(key)
+    if terms is None:
+        xs = torch.linspace(-1.0, 1.0, width, device=device, dtype=dtype)
+        ys = torch.linspace(-1.0, 1.0, height, device=device, dtype=dtype)
+        grid = torch.stack(
+            (xs.view(1, width).expand(height, width), ys.view(height, 1).expand(height, width)), -1
+        ).unsqueeze(0)
+        norm = torch.tensor((2.0 / (width - 1.0), 2.0 / (height - 1.0)), dtype=dtype).to(device)
+        if len(_GRIDS) >= _MAX_GRIDS:
+            _GRIDS.pop(next(iter(_GRIDS)))
+        terms = _GRIDS[key] = (grid, norm)
+    return terms
 
 
 def base_grid(height: int, width: int, device: torch.device) -> torch.Tensor:
     """The identity sampling grid, shape (1, H, W, 2), x then y in [-1, 1], float32."""
-    key = (height, width, str(device))
-    grid = _GRIDS.get(key)
-    if grid is None:
-        xs = torch.linspace(-1.0, 1.0, width, device=device).view(1, width).expand(height, width)
-        ys = torch.linspace(-1.0, 1.0, height, device=device).view(height, 1).expand(height, width)
-        grid = torch.stack((xs, ys), dim=-1).unsqueeze(0)
-        if len(_GRIDS) >= _MAX_GRIDS:
-            _GRIDS.pop(next(iter(_GRIDS)))
-        _GRIDS[key] = grid
-    return grid
+    return grid_terms(height, width, device)[0]
+
+
+def cached_grids() -> list[torch.Tensor]:
+    """Every cached grid tensor (a captured CUDA graph keeps these alive while it lives)."""
+    return [t for terms in _GRIDS.values() for t in terms]
 
 
 def flow_grids(flow: torch.Tensor) -> torch.Tensor:
@@ -35,8 +51,7 @@ def flow_grids(flow: torch.Tensor) -> torch.Tensor:
     Inference only (the result is written with ``out=``, which autograd refuses).
     """
     b, _, height, width = flow.shape
-    base = base_grid(height, width, flow.device).to(flow.dtype)
-    norm = base.new_tensor((2.0 / (width - 1.0), 2.0 / (height - 1.0)))
+    base, norm = grid_terms(height, width, flow.device, flow.dtype)
     grid = flow.new_empty((2, b, height, width, 2))
     torch.addcmul(base, flow.unflatten(1, (2, 2)).permute(1, 0, 3, 4, 2), norm, out=grid)
     return grid.view(2 * b, height, width, 2)

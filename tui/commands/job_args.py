@@ -57,6 +57,10 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
         "--encode-workers", type=int, default=None,
         help="encoders running on consecutive segments in parallel (default: auto, 1 below 8 cores)",
     )
+    parser.add_argument(
+        "--no-cuda-graphs", dest="cuda_graphs", action="store_false",
+        help="run RIFE 4.x eagerly on CUDA instead of replaying captured CUDA graphs",
+    )
     parser.add_argument("--stall-timeout", type=float, default=None, help="abort after S seconds of stall")
 
 
@@ -78,6 +82,7 @@ def job_options_from_args(args: argparse.Namespace) -> JobOptions:
         stall_timeout=args.stall_timeout,
         encode_workers=args.encode_workers,
         colour=args.colour,
+        cuda_graphs=args.cuda_graphs,
     )
     options.validate()
     return options

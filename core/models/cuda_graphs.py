@@ -1,0 +1,123 @@
+"""Replaying a network's forward as a captured CUDA graph, one graph per input shape.
+
+RIFE's forward is a few hundred small kernels; at 1080p on a large GPU launching them costs
+about as much as running them. A CUDA graph launches the whole forward at once. Rules kept:
+
+- A shape is captured the second time in a row it is seen, so one-off calls (the memory
+  probe, the short last batch of a job) run eagerly and hold no graph memory.
+- At most ``max_graphs`` graphs are kept, least recently used dropped first; each holds its
+  own memory pool. :meth:`drop` frees them all (the out-of-memory back-off calls it).
+- An out-of-memory error while capturing drops the graphs and is raised for the back-off;
+  any other capture failure turns graphs off for good and the forward runs eagerly, with
+  the reason in ``disabled_reason`` and passed to ``on_note``.
+- The tensor returned is the graph's own output buffer: it is valid until the next call,
+  so the caller copies what it needs first (the RIFE wrapper's crop and flip do).
+
+The forward must not synchronise with the host or build tensors from Python values; the
+CPU tests check that for the RIFE networks (tests/test_cuda_graphs.py).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+Key = tuple[tuple[tuple[int, ...], tuple[int, ...], torch.dtype, str], ...]
+
+
+@dataclass
+class _Captured:
+    graph: torch.cuda.CUDAGraph
+    inputs: list[torch.Tensor]
+    output: torch.Tensor
+    kept: object = None  # tensors the graph reads that no one else may keep alive
+
+
+def _key(inputs: tuple[torch.Tensor, ...]) -> Key:
+    return tuple((tuple(t.shape), t.stride(), t.dtype, str(t.device)) for t in inputs)
+
+
+def _is_oom(exc: BaseException) -> bool:
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+class GraphedForward:
+    """Calls ``fn(*tensors) -> tensor`` through CUDA graphs where it can, eagerly otherwise."""
+
+    def __init__(
+        self,
+        fn: Callable[..., torch.Tensor],
+        max_graphs: int = 2,
+        warmup: int = 2,
+        on_note: Callable[[str], None] | None = None,
+        keep_alive: Callable[[], object] | None = None,
+    ) -> None:
+        """``keep_alive`` returns, after a capture, whatever cached tensors ``fn`` read
+        (a graph replays raw addresses, so those must outlive it)."""
+        self.fn = fn
+        self.keep_alive = keep_alive
+        self.max_graphs = max_graphs
+        self.warmup = warmup
+        self.on_note = on_note
+        self.graphs: OrderedDict[Key, _Captured] = OrderedDict()
+        self.last_key: Key | None = None
+        self.disabled_reason: str | None = None
+        self.captures = 0
+        self.replays = 0
+
+    def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
+        if self.disabled_reason is not None or inputs[0].device.type != "cuda":
+            return self.fn(*inputs)
+        key = _key(inputs)
+        captured = self.graphs.get(key)
+        if captured is None:
+            seen_before, self.last_key = key == self.last_key, key
+            if not seen_before:
+                return self.fn(*inputs)
+            captured = self._capture(key, inputs)
+            if captured is None:
+                return self.fn(*inputs)
+        self.graphs.move_to_end(key)
+        for static, given in zip(captured.inputs, inputs, strict=True):
+            static.copy_(given, non_blocking=True)
+        captured.graph.replay()
+        self.replays += 1
+        return captured.output
+
+    def drop(self) -> None:
+        """Forget every graph and the memory it holds."""
+        self.graphs.clear()
+        self.last_key = None
+
+    def _capture(self, key: Key, inputs: tuple[torch.Tensor, ...]) -> _Captured | None:
+        while len(self.graphs) >= self.max_graphs:
+            self.graphs.popitem(last=False)
+        device = inputs[0].device
+        static = [t.clone() for t in inputs]  # clone keeps the strides of dense tensors
+        try:
+            side = torch.cuda.Stream(device)
+            side.wait_stream(torch.cuda.current_stream(device))
+            with torch.cuda.stream(side):
+                for _ in range(self.warmup):  # lazy state (cuDNN plans, cached grids) first
+                    self.fn(*static)
+            torch.cuda.current_stream(device).wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+                output = self.fn(*static)
+        except Exception as exc:  # any capture failure falls back to eager
+            if _is_oom(exc):
+                self.drop()
+                raise
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            self.disabled_reason = f"CUDA graphs turned off, the model runs eagerly: {first}"
+            self.drop()
+            if self.on_note is not None:
+                self.on_note(self.disabled_reason)
+            return None
+        captured = _Captured(graph, static, output, self.keep_alive() if self.keep_alive else None)
+        self.graphs[key] = captured
+        self.captures += 1
+        return captured

@@ -1,0 +1,171 @@
+"""CUDA graph replay of the RIFE 4.x forward.
+
+On the CPU: the forward has what capture needs (no host synchronisation, no tensors built
+from Python values, one graph for dynamo) and the runner passes CPU calls straight through.
+On CUDA (skipped without one): replays equal eager runs, one-off shapes stay eager, drop()
+gives the memory back, and a whole job gives the same frames with and without graphs.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from core.interpolators.rife import RifeInterpolator
+from core.job import run_job
+from core.models.cuda_graphs import GraphedForward
+from core.options import JobOptions
+from tests.clips import moving_frames, psnr, read_frames, write_frames
+from tests.conftest import shared_path
+from tests.test_rife import FAMILIES, frames, save_official
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+# operators that wait for the device, or copy Python values to it: both break a capture
+HOST_BOUND = {"_local_scalar_dense", "equal", "nonzero", "lift_fresh", "lift_fresh_copy", "item"}
+
+
+class RecordOps(TorchDispatchMode):
+    def __init__(self) -> None:
+        super().__init__()
+        self.bad: list[str] = []
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
+        name = func.__name__.split(".")[0]
+        self.count += 1
+        if name in HOST_BOUND:
+            self.bad.append(name)
+        if name == "index" and any(
+            isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in (args[1] or [])
+        ):
+            self.bad.append("index by mask")
+        return func(*args, **(kwargs or {}))
+
+
+def loaded(weights: str | Path, **kwargs) -> RifeInterpolator:
+    it = RifeInterpolator(weights, precision="fp32", scale=1.0, **kwargs)
+    it.load(torch.device("cpu"))
+    return it
+
+
+def graph_inputs(it: RifeInterpolator, h: int = 64, w: int = 128) -> list[torch.Tensor]:
+    a, b = frames(h, w, b=2, seed=21)
+    tensors = [a.flip(1), b.flip(1), torch.tensor([0.3, 0.5]).view(2, 1, 1, 1)]
+    net = it.model.net
+    if hasattr(net, "features"):
+        tensors += list(net.features(torch.cat(tensors[:2])).chunk(2))
+    return tensors
+
+
+@pytest.mark.parametrize("version", ["4.25-real", "4.18", "4.6"])
+def test_forward_has_no_host_round_trips(version, tmp_path):
+    if version == "4.25-real":
+        it = loaded(shared_path("models/rife-4.25/flownet.pkl"))
+    else:
+        torch.manual_seed(1)
+        save_official(FAMILIES[version][0](), tmp_path / "flownet.pkl", prefix=False)
+        it = loaded(tmp_path)
+    tensors = graph_inputs(it)
+    with torch.no_grad():
+        it._forward(*tensors)  # the capture's warm-up: lazily cached grids are made here
+        with RecordOps() as ops:
+            it._forward(*tensors)
+    assert ops.count > 100 and ops.bad == []
+
+
+def test_a_reintroduced_host_value_is_caught():
+    """The check above is not blind: a tensor built from Python values inside is seen."""
+    it = loaded(shared_path("models/rife-4.25/flownet.pkl"))
+    tensors = graph_inputs(it)
+
+    def leaky(*t):
+        return it._forward(*t) * torch.tensor(1.0)
+
+    with torch.no_grad(), RecordOps() as ops:
+        leaky(*tensors)
+    assert ops.bad == ["lift_fresh"]
+
+
+def test_dynamo_traces_the_forward_as_one_graph():
+    it = loaded(shared_path("models/rife-4.25/flownet.pkl"))
+    tensors = graph_inputs(it)
+    torch._dynamo.reset()
+    try:
+        compiled = torch.compile(it._forward, backend="eager", fullgraph=True, dynamic=False)
+        with torch.no_grad():
+            got, want = compiled(*tensors), it._forward(*tensors)
+    finally:
+        torch._dynamo.reset()
+    assert torch.allclose(got, want, atol=1e-5)
+
+
+def test_cpu_calls_pass_straight_through():
+    calls = []
+
+    def fn(x):
+        calls.append(x)
+        return x * 2
+
+    graphed = GraphedForward(fn)
+    x = torch.ones(3)
+    for _ in range(3):
+        assert torch.equal(graphed(x), x * 2)
+    assert len(calls) == 3 and graphed.captures == 0 and graphed.graphs == {}
+
+
+def test_rife_wrapper_uses_graphs_only_on_cuda_and_when_asked():
+    path = shared_path("models/rife-4.25/flownet.pkl")
+    assert loaded(path).graphed is None  # CPU: nothing to capture
+    assert RifeInterpolator(path).cuda_graphs is True
+    assert RifeInterpolator(path, cuda_graphs=False).cuda_graphs is False
+
+
+# ---------------------------------------------------------------- on a CUDA device
+
+
+@needs_cuda
+def test_replays_equal_eager_runs_and_one_off_shapes_stay_eager():
+    device = torch.device("cuda")
+    it = RifeInterpolator(shared_path("models/rife-4.25/flownet.pkl"), precision="fp16", scale=1.0)
+    it.load(device)
+    assert it.graphed is not None
+    a, b = (x.to(device) for x in frames(256, 384, b=4, seed=3))
+    t = torch.tensor([0.2, 0.4, 0.6, 0.8], device=device)
+    eager = RifeInterpolator(shared_path("models/rife-4.25/flownet.pkl"), precision="fp16",
+                             scale=1.0, cuda_graphs=False)
+    eager.load(device)
+    with torch.inference_mode():
+        outs = [it.interpolate(a * k, b * k, t) for k in (1.0, 0.9, 0.8)]  # eager, capture, replay
+        refs = [eager.interpolate(a * k, b * k, t) for k in (1.0, 0.9, 0.8)]
+        assert it.graphed.captures == 1 and it.graphed.replays == 2
+        for out, ref in zip(outs, refs, strict=True):
+            assert (out - ref).abs().max().item() < 2e-3
+        assert (outs[1] - outs[2]).abs().mean().item() > 1e-3  # each replay saw its own input
+        it.interpolate(a[:3], b[:3], t[:3])  # a short last batch: eager, no new graph
+        assert it.graphed.captures == 1
+    torch.cuda.synchronize()
+    held = torch.cuda.memory_reserved()
+    it.drop_graphs()
+    torch.cuda.empty_cache()
+    assert torch.cuda.memory_reserved() < held
+    it.unload()
+    eager.unload()
+
+
+@needs_cuda
+def test_job_frames_are_the_same_with_and_without_graphs(tmp_path):
+    src = write_frames(tmp_path / "in.mkv", moving_frames(12, 320, 192), fps=Fraction(24))
+    outs = []
+    for graphs in (True, False):
+        out = tmp_path / f"out_{graphs}.mkv"
+        options = JobOptions(factor=2, model="rife", weights=str(shared_path("models/rife-4.25")),
+                             codec="ffv1", batch=4, cuda_graphs=graphs, scene_cut=None)
+        run_job(src, out, options)
+        outs.append(read_frames(out)[0])
+    assert len(outs[0]) == len(outs[1]) == 24
+    assert min(psnr(np.asarray(x), np.asarray(y)) for x, y in zip(*outs, strict=True)) > 45
