@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 import torch
 
+from core.transfer import Transfers
 from core.video.colour import ColourSpec, colour_from_tags, rgb_to_yuv, yuv_to_rgb
 from core.video.planes import frame_from_planes, frame_planes
 from core.video.probe import VideoInfo
@@ -29,6 +30,7 @@ _SUBSAMPLE = {"yuv420p": (2, 2), "yuv444p": (1, 1)}
 
 class FramePath(Protocol):
     name: str
+    transfers: Transfers | None  # how arrays reach the device and come back (set by the job)
 
     def decode_picture(self, frame: av.VideoFrame) -> np.ndarray:
         """Run in the decode thread: the RGB picture the scene-cut detector looks at."""
@@ -36,26 +38,53 @@ class FramePath(Protocol):
     def to_tensor(self, frame: DecodedFrame, device: torch.device) -> torch.Tensor:
         """(3, H, W) float RGB in [0, 1] on ``device``."""
 
+    def device_output(self, out: torch.Tensor) -> list[torch.Tensor]:
+        """Model output (B, 3, H, W) float in [0, 1] to the uint8 tensors that go to the host."""
+
+    def from_host(self, arrays: list[np.ndarray]) -> list[np.ndarray | av.VideoFrame]:
+        """Those tensors, back on the host, to what the writer takes (one per frame)."""
+
     def to_pictures(self, out: torch.Tensor) -> list[np.ndarray | av.VideoFrame]:
-        """Model output (B, 3, H, W) float in [0, 1] to what the writer takes."""
+        """Both steps at once, waiting for the copy."""
 
 
-class RgbFramePath:
+class _Base:
+    transfers: Transfers | None = None
+
+    def upload(self, arrays: list[np.ndarray], device: torch.device) -> list[torch.Tensor]:
+        transfers = self.transfers
+        if transfers is None or transfers.device != torch.device(device):
+            transfers = self.transfers = Transfers(device)
+        return transfers.upload(arrays)
+
+    def device_output(self, out: torch.Tensor) -> list[torch.Tensor]:
+        raise NotImplementedError
+
+    def from_host(self, arrays: list[np.ndarray]) -> list[np.ndarray | av.VideoFrame]:
+        raise NotImplementedError
+
+    def to_pictures(self, out: torch.Tensor) -> list[np.ndarray | av.VideoFrame]:
+        return self.from_host([t.cpu().numpy() for t in self.device_output(out)])
+
+
+class RgbFramePath(_Base):
     name = "cpu (swscale)"
 
     def decode_picture(self, frame: av.VideoFrame) -> np.ndarray:
         return np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
 
     def to_tensor(self, frame: DecodedFrame, device: torch.device) -> torch.Tensor:
-        raw = torch.from_numpy(frame.rgb).to(device, non_blocking=True)
+        (raw,) = self.upload([frame.rgb], device)
         return raw.permute(2, 0, 1).float().div_(255.0)
 
-    def to_pictures(self, out: torch.Tensor) -> list[np.ndarray | av.VideoFrame]:
-        rgb = out.clamp(0, 1).mul(255).round_().to(torch.uint8).permute(0, 2, 3, 1)
-        return list(rgb.cpu().numpy())
+    def device_output(self, out: torch.Tensor) -> list[torch.Tensor]:
+        return [out.clamp(0, 1).mul(255).round_().to(torch.uint8).permute(0, 2, 3, 1).contiguous()]
+
+    def from_host(self, arrays: list[np.ndarray]) -> list[np.ndarray | av.VideoFrame]:
+        return list(arrays[0])
 
 
-class DeviceFramePath:
+class DeviceFramePath(_Base):
     name = "device"
 
     def __init__(self, spec: ColourSpec, pix_fmt: str) -> None:
@@ -71,15 +100,14 @@ class DeviceFramePath:
         return cv2.cvtColor(yuv, cv2.COLOR_YUV2RGB)
 
     def to_tensor(self, frame: DecodedFrame, device: torch.device) -> torch.Tensor:
-        planes = [
-            torch.from_numpy(np.ascontiguousarray(p)).to(device, non_blocking=True)
-            for p in frame_planes(frame.source)
-        ]
-        return yuv_to_rgb(*planes, self.spec.matrix, self.spec.range, siting=self.spec.siting)
+        y, u, v = self.upload(list(frame_planes(frame.source)), device)
+        return yuv_to_rgb(y, u, v, self.spec.matrix, self.spec.range, siting=self.spec.siting)
 
-    def to_pictures(self, out: torch.Tensor) -> list[np.ndarray | av.VideoFrame]:
-        y, u, v = rgb_to_yuv(out, self.spec.matrix, self.spec.range, subsample=self.subsample)
-        y, u, v = y.cpu().numpy(), u.cpu().numpy(), v.cpu().numpy()
+    def device_output(self, out: torch.Tensor) -> list[torch.Tensor]:
+        return list(rgb_to_yuv(out, self.spec.matrix, self.spec.range, subsample=self.subsample))
+
+    def from_host(self, arrays: list[np.ndarray]) -> list[np.ndarray | av.VideoFrame]:
+        y, u, v = arrays
         return [
             frame_from_planes((y[i], u[i], v[i]), self.pix_fmt, self.spec) for i in range(len(y))
         ]

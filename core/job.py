@@ -58,6 +58,7 @@ from core.options import JobOptions
 from core.rate import RateEstimator
 from core.scenecut import PairKind, SceneCutDetector
 from core.schedule import OutputSchedule
+from core.transfer import PendingDownload, Transfers
 from core.video.codecs import resolve_codec
 from core.video.probe import VideoInfo, probe_video
 from core.video.reader import DecodedFrame, FrameReader
@@ -72,6 +73,15 @@ from core.video.writer import EncoderSettings, VideoWriter
 STAGE_EVENT_INTERVAL = 1.0  # seconds between StageTimes events
 STALL_FACTOR = 10.0  # a stall is no pair within STALL_FACTOR x the median pair time...
 STALL_FLOOR = 20.0  # ...and never less than this many seconds
+MAX_IN_FLIGHT = 2  # batches whose results may still be on their way from the GPU
+
+
+@dataclass
+class _Batch:
+    """One forward's results on their way to the host (see core/transfer.py)."""
+
+    pending: PendingDownload
+    pictures: list[np.ndarray | av.VideoFrame] | None = None
 
 
 @dataclass
@@ -81,6 +91,7 @@ class _Slot:
     pts: int
     pair: int
     picture: np.ndarray | av.VideoFrame | None = None
+    source: tuple[_Batch, int] | None = None  # the batch and row its picture will come from
 
 
 @dataclass
@@ -137,6 +148,8 @@ class _Job:
         self.stall_reported = False
         self.restore_threads: int | None = None
         self.frame_path: FramePath = RgbFramePath()
+        self.transfers = Transfers(torch.device("cpu"))
+        self.in_flight: list[_Batch] = []
         self._abort = threading.Event()  # set by cancel or by the stall monitor
 
     # -- small helpers -----------------------------------------------------------------------
@@ -202,10 +215,14 @@ class _Job:
 
     # -- model calls with out-of-memory back-off ----------------------------------------------
 
-    def forward(self, requests: list[_Request]) -> list[np.ndarray | av.VideoFrame]:
-        """Interpolate ``requests``; on out-of-memory, free, back off and redo the same pairs."""
+    def forward(self, requests: list[_Request]) -> list[tuple[_Batch, int]]:
+        """Interpolate ``requests``; on out-of-memory, free, back off and redo the same pairs.
+
+        Returns where each request's picture will come from: on CUDA the results are still
+        being copied to the host when this returns (see :meth:`resolve`).
+        """
         assert self.model is not None
-        results: list[np.ndarray | av.VideoFrame] = []
+        results: list[tuple[_Batch, int]] = []
         i = 0
         retried_at_one = False
         while i < len(requests):
@@ -218,11 +235,13 @@ class _Job:
                 self.raise_if_stalled()
                 img0 = torch.stack([self.tensor(r.frame0) for r in chunk])
                 img1 = torch.stack([self.tensor(r.frame1) for r in chunk])
-                t = torch.tensor([r.t for r in chunk], device=self.device, dtype=torch.float32)
+                t = torch.tensor([r.t for r in chunk], dtype=torch.float32).to(self.device)
+                began = self.transfers.mark()
                 with torch.inference_mode():
                     out = self.model.interpolate(img0, img1, t)
-                if self.device.type == "cuda":
-                    torch.cuda.synchronize(self.device)
+                    ended = self.transfers.mark()
+                    modelled = self.clock()
+                    on_device = self.frame_path.device_output(out)
             except FramedeckError:
                 raise
             except Exception as exc:
@@ -234,14 +253,26 @@ class _Job:
                 self.free_cached_memory()
                 retried_at_one = self.back_off(detail, retried_at_one)
                 continue
-            self.timers["model"] += self.clock() - start
-            start = self.clock()
-            with torch.inference_mode():
-                results.extend(self.frame_path.to_pictures(out))
-            self.timers["download"] += self.clock() - start
+            if began is None:  # off CUDA the forward has finished here; on CUDA see resolve()
+                self.timers["model"] += modelled - start
+            self.timers["download"] += self.clock() - modelled
+            batch = _Batch(self.transfers.download(on_device, (began, ended)))
+            self.in_flight.append(batch)
+            results.extend((batch, row) for row in range(len(chunk)))
             i += len(chunk)
             retried_at_one = False
         return results
+
+    def resolve(self, batch: _Batch) -> None:
+        """Wait for a batch's copy to the host and turn it into pictures for the writer."""
+        start = self.clock()
+        arrays = batch.pending.wait()
+        batch.pictures = self.frame_path.from_host(arrays)
+        self.timers["download"] += self.clock() - start
+        gpu_seconds = batch.pending.model_seconds()
+        if gpu_seconds is not None:
+            self.timers["model"] += gpu_seconds
+        self.in_flight.remove(batch)
 
     def free_cached_memory(self) -> None:
         drop_graphs = getattr(self.model, "drop_graphs", None)
@@ -304,16 +335,32 @@ class _Job:
         if not self.requests:
             return
         requests, self.requests = self.requests, []
-        for request, picture in zip(requests, self.forward(requests), strict=True):
-            request.slot.picture = picture
+        for request, source in zip(requests, self.forward(requests), strict=True):
+            request.slot.source = source
         self.interpolated += len(requests)
         keep = requests[-1].frame1.index  # frame 0 of the next pair: convert it only once
         for key in [k for k in self.tensors if k != keep]:
             del self.tensors[key]
 
-    def flush(self, writer: VideoWriter) -> None:
-        """Write every leading slot whose picture is ready, in output order."""
-        while self.pending and self.pending[0].picture is not None:
+    def flush(self, writer: VideoWriter, final: bool = False) -> None:
+        """Write every leading slot whose picture is ready, in output order.
+
+        A batch still on its way from the GPU is waited for only when ``final``, or when more
+        than :data:`MAX_IN_FLIGHT` batches are; otherwise the next flush takes it.
+        """
+        while self.pending:
+            slot = self.pending[0]
+            if slot.picture is None:
+                if slot.source is None:
+                    break  # not interpolated yet
+                batch, row = slot.source
+                if batch.pictures is None:
+                    waiting = final or len(self.in_flight) > MAX_IN_FLIGHT
+                    if not waiting and not batch.pending.ready():
+                        break
+                    self.resolve(batch)
+                assert batch.pictures is not None
+                slot.picture, slot.source = batch.pictures[row], None
             slot = self.pending.popleft()
             self.stage = "encode"
             start = self.clock()
@@ -412,6 +459,7 @@ class _Job:
             getattr(writer, "pix_fmt", None),  # a sink may take any picture
         )
         self.log("info", why)
+        self.transfers = self.frame_path.transfers = Transfers(self.device)
         reader = FrameReader(
             self.input_path,
             info,
@@ -543,12 +591,12 @@ class _Job:
             raise JobAborted("The input produced no frames; nothing was written.")
         self.check_control()
         self.run_requests()
-        self.flush(self.writer)
+        self.flush(self.writer, final=True)
         nominal = max(1, round(1 / (self.info.fps * self.info.time_base)))
         tail = previous.duration or last_delta or nominal
         self.add_tail(previous, tail)
         self.end_pts = previous.pts + tail
-        self.flush(self.writer)
+        self.flush(self.writer, final=True)
         return previous
 
 

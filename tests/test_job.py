@@ -343,3 +343,45 @@ def test_each_frame_is_converted_for_the_model_once(tmp_path, monkeypatch):
     src = write_frames(tmp_path / "in.mkv", moving_frames(7))
     run_job(src, tmp_path / "o.mkv", blend_options(factor=3))
     assert converted == list(range(7))
+
+
+def test_results_still_on_their_way_from_the_device_are_written_in_order(tmp_path, monkeypatch):
+    """On CUDA a batch's copy to the host lands after the next batch is queued; flushes that
+    find it not ready move on, and the output is still every frame in order."""
+    import core.job
+    from core.transfer import PendingDownload, Transfers
+
+    src = write_frames(tmp_path / "in.mkv", moving_frames(11))
+    clean = tmp_path / "clean.mkv"
+    run_job(src, clean, blend_options(factor=3, batch=2))
+    waits: list[int] = []  # how many "not yet" answers each download gave before it was used
+    open_downloads = [0, 0]  # now, most at once
+
+    class Late(PendingDownload):
+        def __init__(self, host):
+            super().__init__(host)
+            self.queries = 0
+            open_downloads[0] += 1
+            open_downloads[1] = max(open_downloads)
+
+        def ready(self):
+            self.queries += 1
+            return self.queries > 2  # lands after two looks
+
+        def wait(self):
+            waits.append(self.queries)
+            open_downloads[0] -= 1
+            return super().wait()
+
+    class LateTransfers(Transfers):
+        def download(self, tensors, model_span=(None, None)):
+            return Late([t.cpu() for t in tensors])
+
+    monkeypatch.setattr(core.job, "Transfers", LateTransfers)
+    late = tmp_path / "late.mkv"
+    result = run_job(src, late, blend_options(factor=3, batch=2))
+    got, want = read_frames(late), read_frames(clean)
+    assert result.output_frames == 33 and got[1] == want[1]
+    assert all(np.array_equal(a, b) for a, b in zip(got[0], want[0], strict=True))
+    assert max(waits) >= 1  # some flush found a batch still in flight and went on
+    assert open_downloads == [0, core.job.MAX_IN_FLIGHT + 1]  # bounded, and all used
