@@ -35,9 +35,10 @@ import torch  # noqa: E402
 
 from bench.middlebury import psnr, to_tensor, to_uint8  # noqa: E402
 from bench.minterpolate import doubled  # noqa: E402
+from bench.paths import SHARED  # noqa: E402
 from core.interpolators.flow import MAX_FLOW_PIXELS, FlowInterpolator, flow_factor  # noqa: E402
 
-DEFAULT_CLIP = ROOT.parent / "shared" / "media" / "clips" / "bigbuckbunny_1280x720_25fps.mp4"
+DEFAULT_CLIP = SHARED / "media" / "clips" / "bigbuckbunny_1280x720_25fps.mp4"
 
 
 def decode(path: Path, count: int) -> list[np.ndarray]:

@@ -17,11 +17,12 @@ import av
 import cv2
 import torch
 
+from bench.paths import SHARED
 from sample_media.generate import render_frame, write_clip
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "bench" / ".cache"
-SHARED_CLIPS = ROOT.parent / "shared" / "media" / "clips"
+SHARED_CLIPS = SHARED / "media" / "clips"
 CLIP_720P = SHARED_CLIPS / "bigbuckbunny_1280x720_25fps.mp4"
 MAX_RENDER_PIXELS = 1920 * 1080  # larger clips are rendered at 1080p and resized up
 

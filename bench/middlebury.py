@@ -15,10 +15,10 @@ import cv2
 import numpy as np
 import torch
 
+from bench.paths import SHARED
 from core.interpolators.base import Interpolator
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DIR = ROOT.parent / "shared" / "media" / "middlebury-other"
+DEFAULT_DIR = SHARED / "media" / "middlebury-other"
 
 SEQUENCES = (
     "Beanbags", "Dimetrodon", "DogDance", "Grove2", "Grove3", "Hydrangea",

@@ -29,9 +29,10 @@ import torch  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 from torch.utils._pytree import tree_leaves  # noqa: E402
 
+from bench.paths import SHARED  # noqa: E402
 from core.interpolators.rife import RifeInterpolator  # noqa: E402
 
-DEFAULT_WEIGHTS = ROOT.parent / "shared" / "models" / "rife-4.25"
+DEFAULT_WEIGHTS = SHARED / "models" / "rife-4.25"
 
 
 @dataclass

@@ -16,12 +16,13 @@ import av
 import cv2
 import numpy as np
 
+from bench.paths import SHARED
 from core.options import DEFAULT_SCENE_CUT
 from core.scenecut import PairKind, SceneCutDetector
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIPS = [
-    ROOT.parent / "shared" / "media" / "clips" / name
+    SHARED / "media" / "clips" / name
     for name in ("bikes_640x272_25fps.mp4", "carphone_176x144_2997fps.mp4",
                  "bigbuckbunny_1280x720_25fps.mp4")
 ] + [ROOT / "sample_media" / "sample.mp4"]

@@ -210,9 +210,12 @@ def measure(clip: Path, args: argparse.Namespace, settings: EncoderSettings, fol
         scene_cut=args.scene_cut,
         batch=args.batch,
         scale=args.scale,
+        encode_workers=args.encode_workers,
+        cuda_graphs=args.cuda_graphs,
     )
     frames = decode_frames(clip)
-    model = create_interpolator(args.model, args.weights, precision=args.precision, scale=args.scale)
+    model = create_interpolator(args.model, args.weights, precision=args.precision, scale=args.scale,
+                                cuda_graphs=args.cuda_graphs)
     model.load(device)
     model_only(frames[:2], model, device, 1)  # warm-up: first-call costs stay out of the timings
     best: dict[str, Run] = {}
@@ -324,6 +327,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--preset")
     parser.add_argument("--crf", type=int)
     parser.add_argument("--scene-cut", type=float, default=None, help="default off: every pair interpolated")
+    parser.add_argument("--encode-workers", type=int, help="parallel segment encoders (default: the job's)")
+    parser.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false",
+                        help="run RIFE 4.x eagerly on CUDA")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--torch-threads", type=int, help="torch.set_num_threads (default: torch's own)")
     parser.add_argument("--no-png", action="store_true", help="skip the PNG round trip")

@@ -12,13 +12,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.paths import SHARED
 from core.video.codecs import available_encoders
 from core.video.probe import probe_video
 from core.video.reader import FrameReader
 from core.video.writer import EncoderSettings, VideoWriter
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CLIP = ROOT.parent / "shared" / "media" / "clips" / "bigbuckbunny_1280x720_25fps.mp4"
+DEFAULT_CLIP = SHARED / "media" / "clips" / "bigbuckbunny_1280x720_25fps.mp4"
 
 
 def bench_decode(clip: Path) -> tuple[int, float, float]:

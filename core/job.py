@@ -669,6 +669,7 @@ def _release(job: _Job) -> None:
     job.tensors.clear()
     job.requests.clear()
     job.pending.clear()
+    job.in_flight.clear()
     device = getattr(job, "device", None)
     job.model = None
     gc.collect()

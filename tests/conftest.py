@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+SHARED = Path(os.environ.get("FRAMEDECK_SHARED") or ROOT.parent / "shared")  # see bench/paths.py
 
 torch.set_num_threads(2)
 

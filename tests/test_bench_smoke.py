@@ -15,6 +15,7 @@ from bench import memory, throughput
 from bench.inputs import generated_clip, trimmed_clip
 from core.video.probe import probe_video
 from sample_media.generate import render_frame
+from tests.conftest import shared_path
 
 
 def test_throughput_reports_every_way(tmp_path, capsys):
@@ -100,3 +101,31 @@ def test_limiter_rule():
     assert _result(10, 5, 5.2, stages).limiter() == "upload"  # the encoder costs under 10%
     # on the CPU the rule reads CPU seconds per pair: here framedeck costs 0.1 s/pair like model-only
     assert _result(10, 5, 6, stages, device="cpu").limiter() is None
+
+
+def test_model_speed_reports_a_row_per_size_batch_and_mode(tmp_path, capsys):
+    from bench import model_speed
+
+    out = tmp_path / "speed.json"
+    rows = model_speed.main(["--weights", str(shared_path("models/rife-4.25")), "--sizes", "128x64",
+                             "--batches", "1,2", "--graphs", "on,off", "--seconds", "0.05",
+                             "--json", str(out)])
+    assert [(r["batch"], r["graphs"]) for r in rows] == [(1, "on"), (2, "on"), (1, "off"), (2, "off")]
+    assert all(r["pairs_per_s"] > 0 and r["precision"] == "fp32" for r in rows)
+    assert json.loads(out.read_text()) == rows
+    assert "| 128x64 | 2 | off | fp32 | 1.0 |" in capsys.readouterr().out
+
+
+def test_rife_forward_stays_lean():
+    """The fp16 forward converts weights once at load, not on every call (autocast cast ~220
+    tensors per forward), and launches about 220 kernels for a batch of four pairs."""
+    from bench.op_count import count_forward
+    from core.interpolators.rife import RifeInterpolator
+
+    shape = (4, 3, 64, 128)
+    img0, img1 = torch.rand(shape), torch.rand(shape)
+    for precision in ("fp16", "fp32"):
+        model = RifeInterpolator(shared_path("models/rife-4.25"), precision=precision, scale=1.0)
+        model.load(torch.device("cpu"))
+        tally = count_forward(model, img0, img1)
+        assert tally.casts <= 4 and tally.kernels < 240, (precision, tally.casts, tally.kernels)
