@@ -74,6 +74,7 @@ STAGE_EVENT_INTERVAL = 1.0  # seconds between StageTimes events
 STALL_FACTOR = 10.0  # a stall is no pair within STALL_FACTOR x the median pair time...
 STALL_FLOOR = 20.0  # ...and never less than this many seconds
 MAX_IN_FLIGHT = 2  # batches whose results may still be on their way from the GPU
+RESULT_POLL = 0.0005  # seconds between looks at a GPU result being waited for
 
 
 @dataclass
@@ -264,8 +265,17 @@ class _Job:
         return results
 
     def resolve(self, batch: _Batch) -> None:
-        """Wait for a batch's copy to the host and turn it into pictures for the writer."""
+        """Wait for a batch's copy to the host and turn it into pictures for the writer.
+
+        The wait polls, so a GPU that never finishes is a stall the monitor can report and
+        ``--stall-timeout`` can end, not a thread blocked for good.
+        """
         start = self.clock()
+        stage, self.stage = self.stage, "model"
+        while not batch.pending.ready():
+            self.raise_if_stalled()
+            self.sleep(RESULT_POLL)
+        self.stage = stage
         arrays = batch.pending.wait()
         batch.pictures = self.frame_path.from_host(arrays)
         self.timers["download"] += self.clock() - start

@@ -385,3 +385,26 @@ def test_results_still_on_their_way_from_the_device_are_written_in_order(tmp_pat
     assert all(np.array_equal(a, b) for a, b in zip(got[0], want[0], strict=True))
     assert max(waits) >= 1  # some flush found a batch still in flight and went on
     assert open_downloads == [0, core.job.MAX_IN_FLIGHT + 1]  # bounded, and all used
+
+
+def test_a_gpu_result_that_never_lands_is_a_stall_not_a_hang(tmp_path, monkeypatch):
+    import core.job
+    from core.transfer import PendingDownload, Transfers
+
+    class Never(PendingDownload):
+        def ready(self):
+            return False
+
+    class StuckTransfers(Transfers):
+        def download(self, tensors, model_span=(None, None)):
+            return Never([t.cpu() for t in tensors])
+
+    monkeypatch.setattr(core.job, "Transfers", StuckTransfers)
+    src = write_frames(tmp_path / "in.mkv", moving_frames(6))
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    events: list[object] = []
+    with pytest.raises(StallError, match="The model stage made no progress"):
+        run_job(src, out_dir / "o.mkv", blend_options(stall_timeout=1.0), on_event=events.append)
+    assert [e.stage for e in events if isinstance(e, Stalled)] == ["model"]
+    assert list(out_dir.iterdir()) == []
