@@ -10,7 +10,9 @@ runs for one batch of pairs (the path a video takes: upload excluded, padding, B
 precision casts, Head, blocks, warps, crop). An operator whose output shares storage with
 an input (a view) launches no kernel and is not counted; the others are "kernels", and the
 bytes of their outputs are the memory they write. Casts (``_to_copy``) are counted apart.
-Op counts do not depend on the frame size; bytes do.
+Op counts do not depend on the frame size; bytes do. Two rows per precision: the first batch
+of a job (every frame new) and the steady state (one new frame per pair, see
+:func:`count_forward`).
 """
 
 from __future__ import annotations
@@ -81,13 +83,25 @@ class CountKernels(TorchDispatchMode):
         return out
 
 
-def count_forward(model: RifeInterpolator, img0: torch.Tensor, img1: torch.Tensor) -> OpTally:
-    """The tally of one ``interpolate`` call after a warm-up call (grids and features cached)."""
-    t = torch.full((img0.shape[0],), 0.5)
-    model.interpolate(img0, img1, t)
-    model.cache.clear()  # count the Head of both frames, as the first batch of a job does
+def count_forward(
+    model: RifeInterpolator, img0: torch.Tensor, img1: torch.Tensor, steady: bool = False
+) -> OpTally:
+    """The tally of one ``interpolate`` call after a warm-up call (grids cached).
+
+    ``steady=False``: a first batch, every frame new and recognised by content.
+    ``steady=True``: a batch in the middle of a job: the pairs are consecutive frames named
+    by index as the job names them, and the first frame is kept from the batch before, so
+    one new frame is prepared per pair.
+    """
+    b = img0.shape[0]
+    t = torch.full((b,), 0.5)
+    first = list(range(-b, 0)), list(range(-b + 1, 1))
+    model.interpolate(img0, img1, t, keys=first if steady else None)
+    if not steady:
+        model.cache.clear()
+    keys = (list(range(b)), list(range(1, b + 1))) if steady else None
     with CountKernels() as counter:
-        model.interpolate(img0, img1, t)
+        model.interpolate(img0, img1, t, keys=keys)
     return counter.tally
 
 
@@ -105,18 +119,20 @@ def main() -> None:
     img0, img1 = torch.rand(shape), torch.rand(shape)
     print(f"RIFE {Path(args.weights).name}, {args.width}x{args.height}, batch {args.batch}, "
           f"torch {torch.__version__}")
-    print("| precision | kernels / forward | of them casts | MiB written / pair | top operators (MiB / pair) |")
-    print("|---|---|---|---|---|")
+    print("| precision | batch | kernels / forward | of them casts | MiB written / pair | top operators (MiB / pair) |")
+    print("|---|---|---|---|---|---|")
     for precision in args.precision.split(","):
         model = RifeInterpolator(args.weights, precision=precision, scale=1.0, channels_last=True)
         model.load(torch.device("cpu"))
-        tally = count_forward(model, img0, img1)
-        top = ", ".join(
-            f"{name} {tally.by_op[name]} ({size / args.batch / 2**20:.0f})"
-            for name, size in tally.bytes_by_op.most_common(args.top)
-        )
-        mib = tally.bytes_written / args.batch / 2**20
-        print(f"| {precision} | {tally.kernels} | {tally.casts} | {mib:.0f} | {top} |")
+        for steady in (False, True):
+            tally = count_forward(model, img0, img1, steady)
+            top = ", ".join(
+                f"{name} {tally.by_op[name]} ({size / args.batch / 2**20:.0f})"
+                for name, size in tally.bytes_by_op.most_common(args.top)
+            )
+            mib = tally.bytes_written / args.batch / 2**20
+            which = "steady" if steady else "first"
+            print(f"| {precision} | {which} | {tally.kernels} | {tally.casts} | {mib:.0f} | {top} |")
         model.unload()
 
 

@@ -239,7 +239,11 @@ class _Job:
                 t = torch.tensor([r.t for r in chunk], dtype=torch.float32).to(self.device)
                 began = self.transfers.mark()
                 with torch.inference_mode():
-                    out = self.model.interpolate(img0, img1, t)
+                    if getattr(self.model, "takes_frame_keys", False):  # frames known by index
+                        keys = ([r.frame0.index for r in chunk], [r.frame1.index for r in chunk])
+                        out = self.model.interpolate(img0, img1, t, keys=keys)  # type: ignore[call-arg]
+                    else:
+                        out = self.model.interpolate(img0, img1, t)
                     ended = self.transfers.mark()
                     modelled = self.clock()
                     on_device = self.frame_path.device_output(out)

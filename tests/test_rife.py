@@ -441,3 +441,23 @@ def test_folding_resconv_gains_keeps_the_output():
     assert torch.all(net.block0.convblock[0].beta == 1)
     assert (before - after).abs().max().item() < 1e-3
     assert (before - after).abs().mean().item() < 1e-5
+
+
+def test_frames_named_by_keys_are_prepared_once_without_comparing_pixels(rife425):
+    """The job names frames by decode index: no torch.equal (a device wait on CUDA) at all,
+    the shared frame prepared once, and the same frames out as the content-compared path."""
+    from tests.test_cuda_graphs import RecordOps
+
+    clip = frames(64, 64, b=4, seed=6)[0]
+    a, b = clip[:3], clip[1:]  # pairs (0,1), (1,2), (2,3)
+    t = torch.tensor([0.5, 0.5, 0.5])
+    rife425.cache.clear()
+    by_content = rife425.interpolate(a, b, t)
+    rife425.cache.clear()
+    start = rife425.cache.encoded
+    with RecordOps() as ops:
+        by_key = rife425.interpolate(a, b, t, keys=([0, 1, 2], [1, 2, 3]))
+    assert "equal" not in ops.names and rife425.cache.encoded - start == 4
+    assert torch.equal(by_key, by_content)
+    rife425.interpolate(b[2:], b[2:] * 0.5, t[:1], keys=([3], [4]))  # frame 3 kept from before
+    assert rife425.cache.encoded - start == 5

@@ -11,7 +11,7 @@ Batches of pairs (each with its own t) go through one forward.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from pathlib import Path
 
 import torch
@@ -19,10 +19,9 @@ import torch
 from core.errors import ModelError, OptionError
 from core.interpolators.base import pad_to_multiple
 from core.models.cuda_graphs import GraphedForward
-from core.models.feature_cache import FeatureCache
+from core.models.frame_rows import FrameRows
 from core.models.layers import fold_gains
 from core.models.loader import LoadedModel, load_rife
-from core.models.rife_425 import IFNet425
 from core.models.rife_hdv3 import IFNetHDv3, interpolate_dyadic
 from core.models.torchscript_model import load_torchscript, module_int
 from core.models.warp import cached_grids, clear_grids
@@ -110,7 +109,7 @@ class RifeInterpolator(_Base):
     def __init__(self, weights: str | Path, cuda_graphs: bool = True, **kwargs: object) -> None:
         super().__init__(weights, **kwargs)  # type: ignore[arg-type]
         self.model: LoadedModel | None = None
-        self.cache = FeatureCache()
+        self.cache = FrameRows()
         self.cuda_graphs = cuda_graphs
         self.graphed: GraphedForward | None = None  # set on CUDA for the 4.x families
         self.on_note: Callable[[str], None] | None = None  # the job logs notes through this
@@ -140,18 +139,28 @@ class RifeInterpolator(_Base):
         if self.on_note is not None:
             self.on_note(message)
 
-    def _forward(self, *tensors: torch.Tensor) -> torch.Tensor:
-        """The 4.x network at the current scale: (x0, x1, t) or (x0, x1, t, f0, f1)."""
+    def _forward(self, src: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The 4.x network at the current scale on prepared rows (see run_blocks)."""
         assert self.model is not None and self.scale is not None
-        x0, x1, t, *features = tensors
-        return self.model.net(x0, x1, t, self.scale, *features)
+        return self.model.net.forward_rows(src, t, self.scale)
 
     def drop_graphs(self) -> None:
         """Free the memory captured CUDA graphs hold (the out-of-memory back-off calls this)."""
         if self.graphed is not None:
             self.graphed.drop()
 
-    def interpolate(self, img0: torch.Tensor, img1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    takes_frame_keys = True  # interpolate() accepts keys that identify the frames
+
+    def interpolate(
+        self,
+        img0: torch.Tensor,
+        img1: torch.Tensor,
+        t: torch.Tensor,
+        keys: tuple[Sequence[Hashable], Sequence[Hashable]] | None = None,
+    ) -> torch.Tensor:
+        """The protocol's call; ``keys`` optionally name the frames of ``img0`` and ``img1``
+        (equal keys, equal frames), so a frame shared by pairs is prepared and encoded once
+        without comparing pixels."""
         if self.model is None:
             raise ModelError("The RIFE model is not loaded.")
         net = self.model.net
@@ -160,39 +169,43 @@ class RifeInterpolator(_Base):
             self.scale = choose_scale(h, w)
         scale = self.scale
         multiple = net.multiple(scale)
-        x0 = self._prepare(img0, multiple, bgr=True)
-        x1 = self._prepare(img1, multiple, bgr=True)
         times = t.to(self.device, torch.float32).reshape(-1)
-        with self._running(autocast=isinstance(net, IFNetHDv3)):
-            if isinstance(net, IFNetHDv3):
+        if isinstance(net, IFNetHDv3):
+            x0 = self._prepare(img0, multiple, bgr=True)
+            x1 = self._prepare(img1, multiple, bgr=True)
+            with self._running():
                 out = interpolate_dyadic(net, x0, x1, [float(v) for v in times], scale)
-            else:
-                run = self.graphed or self._forward
-                tensors = [x0, x1, times.view(-1, 1, 1, 1)]
-                if isinstance(net, IFNet425):
-                    tensors += self._features(net, img0, img1, x0, x1)
-                out = run(*tensors)  # a graph's output buffer: _finish copies it at once
-        return self._finish(out, h, w, bgr=True)
+            return self._finish(out, h, w, bgr=True)
+        frames = [frame for pair in zip(img0, img1, strict=True) for frame in pair]
+        names = [k for pair in zip(*keys, strict=True) for k in pair] if keys else None
+        with self._running(autocast=False):
+            rows = self.cache.rows(frames, names, lambda new: self._prepare_rows(net, new, multiple))
+            src = torch.stack(rows[0::2] + rows[1::2])  # first frames, then second frames
+            out = (self.graphed or self._forward)(src, times.view(-1, 1, 1, 1))
+        return self._finish(out, h, w, bgr=True)  # copies a graph's output buffer at once
+
+    def _prepare_rows(self, net: torch.nn.Module, frames: list[torch.Tensor], multiple: int) -> torch.Tensor:
+        """Rows (n, 3+F, H', W') for RGB frames (3, h, w): BGR float32 pixels zero-padded to
+        the multiple, then the encoder's features."""
+        h, w = frames[0].shape[-2:]
+        hp, wp = -(-h // multiple) * multiple, -(-w // multiple) * multiple
+        rows = torch.empty(
+            (len(frames), 3 + net.feature_channels, hp, wp), dtype=torch.float32, device=self.device
+        )
+        pixels = torch.stack(frames).to(self.device, torch.float32)
+        for c in range(3):
+            rows[:, c, :h, :w] = pixels[:, 2 - c]  # RIFE was trained on BGR
+        rows[:, :3, h:] = 0
+        rows[:, :3, :h, w:] = 0
+        if net.feature_channels:
+            rows[:, 3:] = net.features(rows[:, :3])
+        return rows
 
     def set_scale(self, scale: float) -> None:
         """Run the flow at another scale from now on (the OOM back-off lowers it)."""
         self.scale = float(scale)
         self.cache.clear()  # the padding multiple follows the scale, so features change shape
         self.drop_graphs()
-
-    def _features(
-        self, net: IFNet425, img0: torch.Tensor, img1: torch.Tensor, x0: torch.Tensor, x1: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        b = x0.shape[0]
-        raw = [frame for pair in zip(img0, img1, strict=True) for frame in pair]
-        padded = torch.stack((x0, x1), 1).reshape(2 * b, *x0.shape[1:])
-        feats = self.cache.resolve(raw, padded, net.features)
-        feats = feats.reshape(b, 2, *feats.shape[1:])
-        f0, f1 = feats[:, 0], feats[:, 1]
-        if self.channels_last:
-            f0 = f0.contiguous(memory_format=torch.channels_last)
-            f1 = f1.contiguous(memory_format=torch.channels_last)
-        return f0, f1
 
     def unload(self) -> None:
         self.drop_graphs()

@@ -21,32 +21,18 @@ from core.models.layers import IFBlock, resize
 from core.models.warp import flow_grids, sample
 
 
-def run_blocks(
-    blocks: list[IFBlock],
-    img0: torch.Tensor,
-    img1: torch.Tensor,
-    f0: torch.Tensor | None,
-    f1: torch.Tensor | None,
-    timestep: torch.Tensor,
-    scale: float,
-    carry_features: bool,
-    mask_accumulates: bool = False,
-) -> torch.Tensor:
-    """The frames at ``timestep`` (B, 1, 1, 1) between BGR frames (B, 3, H, W) in [0, 1].
+def weight_layout(weight: torch.Tensor) -> torch.memory_format:
+    """The memory format a convolution's weight is in (channels-last or contiguous)."""
+    if weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous():
+        return torch.channels_last
+    return torch.contiguous_format
 
-    ``f0``/``f1`` are the frames' encoder features (None without an encoder).
-    ``carry_features``: each block hands mask and features to the next (4.22-4.26);
-    otherwise only the mask logit, added up over blocks if ``mask_accumulates`` (4.6).
-    Returns float32.
-    """
+
+def frame_rows(
+    img0: torch.Tensor, img1: torch.Tensor, f0: torch.Tensor | None, f1: torch.Tensor | None
+) -> torch.Tensor:
+    """The ``src`` of :func:`run_blocks` from frames (B, 3, H, W) and their features."""
     b, _, h, w = img0.shape
-    weight = blocks[0].conv0[0][0].weight
-    dtype = weight.dtype
-    layout = (
-        torch.channels_last
-        if weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
-        else torch.contiguous_format
-    )
     feat = f0.shape[1] if f0 is not None else 0
     wide = torch.promote_types(img0.dtype, torch.float32)  # warps and flow: float32 at least
     src = img0.new_empty((2 * b, 3 + feat, h, w), dtype=wide)
@@ -55,6 +41,31 @@ def run_blocks(
     if f0 is not None and f1 is not None:
         src[:b, 3:] = f0
         src[b:, 3:] = f1
+    return src
+
+
+def run_blocks(
+    blocks: list[IFBlock],
+    src: torch.Tensor,
+    timestep: torch.Tensor,
+    scale: float,
+    carry_features: bool,
+    mask_accumulates: bool = False,
+) -> torch.Tensor:
+    """The frames at ``timestep`` (B, 1, 1, 1) between the frames of ``src``.
+
+    ``src`` (2B, 3+F, H, W), float32 or wider: rows 0..B-1 are the first frames of the B
+    pairs, rows B..2B-1 the second; channels are BGR in [0, 1], then the frame's F encoder
+    feature channels (none without an encoder).
+    ``carry_features``: each block hands mask and features to the next (4.22-4.26);
+    otherwise only the mask logit, added up over blocks if ``mask_accumulates`` (4.6).
+    Returns (B, 3, H, W) in ``src``'s precision.
+    """
+    b = src.shape[0] // 2
+    weight = blocks[0].conv0[0][0].weight
+    dtype, layout = weight.dtype, weight_layout(weight)
+    feat = src.shape[1] > 3
+    wide = src.dtype
     t = timestep.to(wide)
     n = len(blocks)
     flow: torch.Tensor | None = None

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from core.models.flow_blocks import run_blocks
+from core.models.flow_blocks import frame_rows, run_blocks, weight_layout
 from core.models.layers import Head, IFBlock
 
 
@@ -48,9 +48,18 @@ class IFNet425(nn.Module):
     def dtype(self) -> torch.dtype:
         return self.block0.conv0[0][0].weight.dtype
 
+    @property
+    def feature_channels(self) -> int:
+        return self.config.head[1]
+
     def features(self, frames: torch.Tensor) -> torch.Tensor:
         """Head features of padded BGR frames (N, 3, H, W), in the weights' precision."""
-        return self.encode(frames.to(self.dtype))
+        weight = self.encode.cnn0.weight
+        return self.encode(frames.to(weight.dtype, memory_format=weight_layout(weight)))
+
+    def forward_rows(self, src: torch.Tensor, timestep: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+        """The frames at ``timestep`` from prepared rows (see :func:`run_blocks`)."""
+        return run_blocks(self.blocks(), src, timestep, scale, carry_features=True)
 
     def forward(
         self,
@@ -63,8 +72,8 @@ class IFNet425(nn.Module):
     ) -> torch.Tensor:
         """Frames (B, 3, H, W) BGR in [0, 1]; ``timestep`` (B, 1, 1, 1); optional Head features.
 
-        Returns float32 whatever the weights' precision.
+        Returns float32 (or wider) whatever the weights' precision.
         """
         if f0 is None or f1 is None:
             f0, f1 = self.features(torch.cat((img0, img1), 0)).chunk(2, 0)
-        return run_blocks(self.blocks(), img0, img1, f0, f1, timestep, scale, carry_features=True)
+        return self.forward_rows(frame_rows(img0, img1, f0, f1), timestep, scale)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from core.models.flow_blocks import run_blocks
+from core.models.flow_blocks import frame_rows, run_blocks, weight_layout
 from core.models.layers import Head, IFBlock, sequential_encoder
 
 
@@ -57,14 +57,28 @@ class IFNetV4(nn.Module):
     def dtype(self) -> torch.dtype:
         return self.block0.conv0[0][0].weight.dtype
 
+    @property
+    def feature_channels(self) -> int:
+        return self.config.feat if self.encode is not None else 0
+
+    def features(self, frames: torch.Tensor) -> torch.Tensor:
+        """Encoder features of padded BGR frames (N, 3, H, W), in the weights' precision."""
+        assert self.encode is not None
+        weight = next(self.encode.parameters())
+        return self.encode(frames.to(weight.dtype, memory_format=weight_layout(weight)))
+
+    def forward_rows(self, src: torch.Tensor, timestep: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+        """The frames at ``timestep`` from prepared rows (see :func:`run_blocks`)."""
+        return run_blocks(
+            self.blocks(), src, timestep, scale,
+            carry_features=False, mask_accumulates=self.mask_accumulates,
+        )
+
     def forward(
         self, img0: torch.Tensor, img1: torch.Tensor, timestep: torch.Tensor, scale: float = 1.0
     ) -> torch.Tensor:
         """Frames (B, 3, H, W) BGR in [0, 1]; ``timestep`` (B, 1, 1, 1). Returns float32."""
         f0 = f1 = None
         if self.encode is not None:
-            f0, f1 = self.encode(torch.cat((img0, img1), 0).to(self.dtype)).chunk(2, 0)
-        return run_blocks(
-            self.blocks(), img0, img1, f0, f1, timestep, scale,
-            carry_features=False, mask_accumulates=self.mask_accumulates,
-        )
+            f0, f1 = self.features(torch.cat((img0, img1), 0)).chunk(2, 0)
+        return self.forward_rows(frame_rows(img0, img1, f0, f1), timestep, scale)
