@@ -250,7 +250,7 @@ def test_head_features_of_shared_frame_are_encoded_once(rife425):
     assert rife425.cache.encoded == before + 1
 
 
-def test_fp16_autocast_path_close_to_fp32_and_warp_samples_in_fp32():
+def test_fp16_weights_close_to_fp32_and_warp_samples_in_fp32():
     path = shared_path("models/rife-4.25/flownet.pkl")
     a, b = frames(64, 96, seed=7)
     ref = RifeInterpolator(path, precision="fp32", scale=1.0)
@@ -258,6 +258,7 @@ def test_fp16_autocast_path_close_to_fp32_and_warp_samples_in_fp32():
     half = RifeInterpolator(path, precision="fp16", scale=1.0, channels_last=True)
     half.load(torch.device("cpu"))
     assert half.precision_used == "fp16"
+    assert {p.dtype for p in half.model.net.parameters()} == {torch.float16}  # converted once
     t = torch.tensor([0.5])
     diff = (ref.interpolate(a, b, t) - half.interpolate(a, b, t)).abs().mean().item()
     assert 0 < diff < 5e-3
@@ -381,6 +382,17 @@ def middlebury_psnr(it: RifeInterpolator) -> float:
 def test_rife_425_middlebury_psnr(rife425):
     rife425.set_scale(1.0)
     assert abs(middlebury_psnr(rife425) - 33.22) < 0.1
+
+
+def test_rife_425_fp16_middlebury_psnr_is_the_fp32_one():
+    """The GPU's default precision, run here on the CPU: fp16 weights and activations with
+    float32 flow, warps and blend lose nothing measurable (33.219 vs 33.222 dB)."""
+    it = RifeInterpolator(shared_path("models/rife-4.25/flownet.pkl"), precision="fp16",
+                          scale=1.0, channels_last=True)
+    it.load(torch.device("cpu"))
+    psnr = middlebury_psnr(it)
+    print(f"\nmiddlebury-other mean PSNR RIFE 4.25 fp16: {psnr:.3f} dB")
+    assert abs(psnr - 33.22) < 0.05
 
 
 def test_rife_hdv3_middlebury_psnr(hdv3):
