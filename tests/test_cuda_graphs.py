@@ -119,6 +119,80 @@ def test_cpu_calls_pass_straight_through():
     assert len(calls) == 3 and graphed.captures == 0 and graphed.graphs == {}
 
 
+class FakeGraphs(GraphedForward):
+    """The runner's own logic on the CPU: only the CUDA recording is replaced, by a "graph"
+    that reruns ``fn`` on the static inputs into the same output buffer (optionally wrong)."""
+
+    def __init__(self, fn, corrupt: bool = False, fail: Exception | None = None, **kwargs) -> None:
+        super().__init__(fn, **kwargs)
+        self.corrupt, self.fail = corrupt, fail
+
+    def supported(self, inputs) -> bool:
+        return True
+
+    def record(self, static):
+        if self.fail is not None:
+            raise self.fail
+        output = self.fn(*static)
+
+        def replay() -> None:
+            output.copy_(self.fn(*static) + (1.0 if self.corrupt else 0.0))
+
+        return replay, output, None
+
+
+def doubling(x: torch.Tensor) -> torch.Tensor:
+    return x * 2
+
+
+def test_a_shape_is_captured_on_its_second_use_and_replays_follow_new_inputs():
+    graphed = FakeGraphs(doubling)
+    a, b, c = torch.ones(2, 3), torch.full((2, 3), 3.0), torch.full((2, 3), 5.0)
+    assert torch.equal(graphed(a), a * 2) and graphed.captures == 0  # first use: eager
+    assert torch.equal(graphed(b), b * 2) and graphed.captures == 1  # captured, checked
+    assert torch.equal(graphed(c), c * 2) and graphed.replays == 2
+    assert graphed.disabled_reason is None
+
+
+def test_alternating_shapes_stay_eager_and_at_most_two_graphs_are_kept():
+    graphed = FakeGraphs(doubling)
+    x, y = torch.ones(1, 2), torch.ones(3, 2)
+    for _ in range(3):
+        graphed(x)
+        graphed(y)
+    assert graphed.captures == 0  # the probe and the short last batch hold no graph
+    for n in (1, 2, 3):
+        for _ in range(2):
+            graphed(torch.ones(n, 4))
+    assert graphed.captures == 3 and [k[0][0] for k in graphed.graphs] == [(2, 4), (3, 4)]
+    graphed.drop()
+    assert not graphed.graphs
+
+
+def test_a_replay_that_differs_from_eager_turns_graphs_off():
+    notes: list[str] = []
+    graphed = FakeGraphs(doubling, corrupt=True, on_note=notes.append)
+    x = torch.ones(2, 2)
+    graphed(x)
+    assert torch.equal(graphed(x), x * 2)  # the eager answer, not the wrong replay
+    assert graphed.disabled_reason and "differed from the eager forward by 1" in notes[0]
+    assert not graphed.graphs and torch.equal(graphed(x), x * 2) and graphed.replays == 1
+
+
+def test_capture_failures_fall_back_or_raise_out_of_memory():
+    notes: list[str] = []
+    broken = FakeGraphs(doubling, fail=RuntimeError("operation not permitted when stream is capturing"),
+                        on_note=notes.append)
+    x = torch.ones(2, 2)
+    assert torch.equal(broken(x), x * 2) and torch.equal(broken(x), x * 2)
+    assert "not permitted" in broken.disabled_reason and len(notes) == 1
+    full = FakeGraphs(doubling, fail=torch.cuda.OutOfMemoryError("CUDA out of memory"))
+    full(x)
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        full(x)  # the job's back-off handles it
+    assert full.disabled_reason is None and not full.graphs
+
+
 def test_rife_wrapper_uses_graphs_only_on_cuda_and_when_asked():
     path = shared_path("models/rife-4.25/flownet.pkl")
     assert loaded(path).graphed is None  # CPU: nothing to capture

@@ -10,6 +10,8 @@ about as much as running them. A CUDA graph launches the whole forward at once. 
 - An out-of-memory error while capturing drops the graphs and is raised for the back-off;
   any other capture failure turns graphs off for good and the forward runs eagerly, with
   the reason in ``disabled_reason`` and passed to ``on_note``.
+- The first replay of each graph is compared with an eager run on the same inputs; a
+  difference above the tolerance turns graphs off, with the reason in the log.
 - The tensor returned is the graph's own output buffer: it is valid until the next call,
   so the caller copies what it needs first (the RIFE wrapper's crop and flip do).
 
@@ -30,10 +32,10 @@ Key = tuple[tuple[tuple[int, ...], tuple[int, ...], torch.dtype, str], ...]
 
 @dataclass
 class _Captured:
-    graph: torch.cuda.CUDAGraph
+    replay: Callable[[], None]
     inputs: list[torch.Tensor]
     output: torch.Tensor
-    kept: object = None  # tensors the graph reads that no one else may keep alive
+    kept: object = None  # what must outlive the graph: the graph itself, cached tensors it reads
 
 
 def _key(inputs: tuple[torch.Tensor, ...]) -> Key:
@@ -45,7 +47,11 @@ def _is_oom(exc: BaseException) -> bool:
 
 
 class GraphedForward:
-    """Calls ``fn(*tensors) -> tensor`` through CUDA graphs where it can, eagerly otherwise."""
+    """Calls ``fn(*tensors) -> tensor`` through CUDA graphs where it can, eagerly otherwise.
+
+    The first replay of each new graph is checked against an eager run on the same inputs;
+    a difference above ``tolerance`` turns graphs off (with a note) rather than trusting them.
+    """
 
     def __init__(
         self,
@@ -54,6 +60,7 @@ class GraphedForward:
         warmup: int = 2,
         on_note: Callable[[str], None] | None = None,
         keep_alive: Callable[[], object] | None = None,
+        tolerance: float = 2e-3,
     ) -> None:
         """``keep_alive`` returns, after a capture, whatever cached tensors ``fn`` read
         (a graph replays raw addresses, so those must outlive it)."""
@@ -62,17 +69,23 @@ class GraphedForward:
         self.max_graphs = max_graphs
         self.warmup = warmup
         self.on_note = on_note
+        self.tolerance = tolerance
         self.graphs: OrderedDict[Key, _Captured] = OrderedDict()
         self.last_key: Key | None = None
         self.disabled_reason: str | None = None
         self.captures = 0
         self.replays = 0
 
+    def supported(self, inputs: tuple[torch.Tensor, ...]) -> bool:
+        """Whether these inputs can go through a graph (CUDA tensors)."""
+        return inputs[0].device.type == "cuda"
+
     def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
-        if self.disabled_reason is not None or inputs[0].device.type != "cuda":
+        if self.disabled_reason is not None or not self.supported(inputs):
             return self.fn(*inputs)
         key = _key(inputs)
         captured = self.graphs.get(key)
+        fresh = captured is None
         if captured is None:
             seen_before, self.last_key = key == self.last_key, key
             if not seen_before:
@@ -83,8 +96,10 @@ class GraphedForward:
         self.graphs.move_to_end(key)
         for static, given in zip(captured.inputs, inputs, strict=True):
             static.copy_(given, non_blocking=True)
-        captured.graph.replay()
+        captured.replay()
         self.replays += 1
+        if fresh:
+            return self._checked(captured.output, inputs)
         return captured.output
 
     def drop(self) -> None:
@@ -92,32 +107,52 @@ class GraphedForward:
         self.graphs.clear()
         self.last_key = None
 
+    def _turn_off(self, reason: str) -> None:
+        self.disabled_reason = f"CUDA graphs turned off, the model runs eagerly: {reason}"
+        self.drop()
+        if self.on_note is not None:
+            self.on_note(self.disabled_reason)
+
+    def _checked(self, replayed: torch.Tensor, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """The first replay of a graph against the eager forward (one extra forward, once)."""
+        expected = self.fn(*inputs)
+        if replayed.shape == expected.shape:
+            difference = (replayed.float() - expected.float()).abs().max().item()
+            if difference <= self.tolerance:
+                return replayed
+        else:
+            difference = float("inf")
+        self._turn_off(f"a replay differed from the eager forward by {difference:.3g}")
+        return expected
+
+    def record(self, static: list[torch.Tensor]) -> tuple[Callable[[], None], torch.Tensor, object]:
+        """Capture ``fn`` on ``static`` inputs: (replay, output buffer, what must outlive it)."""
+        device = static[0].device
+        side = torch.cuda.Stream(device)
+        side.wait_stream(torch.cuda.current_stream(device))
+        with torch.cuda.stream(side):
+            for _ in range(self.warmup):  # lazy state (cuDNN plans, cached grids) first
+                self.fn(*static)
+        torch.cuda.current_stream(device).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+            output = self.fn(*static)
+        return graph.replay, output, graph
+
     def _capture(self, key: Key, inputs: tuple[torch.Tensor, ...]) -> _Captured | None:
         while len(self.graphs) >= self.max_graphs:
             self.graphs.popitem(last=False)
-        device = inputs[0].device
         static = [t.clone() for t in inputs]  # clone keeps the strides of dense tensors
         try:
-            side = torch.cuda.Stream(device)
-            side.wait_stream(torch.cuda.current_stream(device))
-            with torch.cuda.stream(side):
-                for _ in range(self.warmup):  # lazy state (cuDNN plans, cached grids) first
-                    self.fn(*static)
-            torch.cuda.current_stream(device).wait_stream(side)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
-                output = self.fn(*static)
+            replay, output, graph = self.record(static)
         except Exception as exc:  # any capture failure falls back to eager
             if _is_oom(exc):
                 self.drop()
                 raise
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-            self.disabled_reason = f"CUDA graphs turned off, the model runs eagerly: {first}"
-            self.drop()
-            if self.on_note is not None:
-                self.on_note(self.disabled_reason)
+            self._turn_off((str(exc).strip().splitlines() or [type(exc).__name__])[0][:200])
             return None
-        captured = _Captured(graph, static, output, self.keep_alive() if self.keep_alive else None)
+        kept = (graph, self.keep_alive() if self.keep_alive else None)
+        captured = _Captured(replay, static, output, kept)
         self.graphs[key] = captured
         self.captures += 1
         return captured
