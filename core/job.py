@@ -53,7 +53,15 @@ from core.faults import FaultPlan
 from core.frame_path import FramePath, RgbFramePath, choose_frame_path
 from core.interpolators.base import Interpolator
 from core.interpolators.registry import create_interpolator
-from core.memory import cuda_facts, degrade, gib, is_out_of_memory, preflight, trim_host_memory
+from core.memory import (
+    cuda_facts,
+    degrade,
+    gib,
+    is_out_of_memory,
+    preflight,
+    release_pinned_memory,
+    trim_host_memory,
+)
 from core.options import JobOptions
 from core.rate import RateEstimator
 from core.scenecut import PairKind, SceneCutDetector
@@ -691,3 +699,4 @@ def _release(job: _Job) -> None:
     if device is not None and device.type == "cuda":
         torch.cuda.synchronize(device)
         torch.cuda.empty_cache()
+        release_pinned_memory()

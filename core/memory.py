@@ -88,6 +88,20 @@ def preflight(
     return choose_batch(per_pair, free)
 
 
+def release_pinned_memory() -> None:
+    """Give the page-locked host blocks PyTorch keeps for transfers back to the OS (the job's
+    staging buffers, core/transfer.py); a no-op without CUDA. Never raises: it runs in clean-up."""
+    if not torch.cuda.is_available():
+        return
+    memory = getattr(torch.accelerator, "memory", None)
+    empty = getattr(memory, "empty_host_cache", None) or getattr(torch._C, "_host_emptyCache", None)
+    try:
+        if empty is not None:
+            empty()
+    except RuntimeError:
+        pass  # an older torch without a host cache to empty
+
+
 def trim_host_memory() -> None:
     """Give freed heap pages back to the OS (glibc keeps them in per-thread arenas otherwise)."""
     try:

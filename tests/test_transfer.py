@@ -43,3 +43,28 @@ def test_cuda_round_trip_through_pinned_memory_and_the_copy_stream():
         assert all(np.array_equal(b, (s * 2).astype(np.uint8)) for s, b in zip(sent, back, strict=True))
         assert pending.ready() and pending.model_seconds() >= 0
         assert all(t.is_pinned() for t in pending.host)
+
+
+def test_releasing_pinned_memory_is_safe_without_cuda():
+    from core.memory import release_pinned_memory
+
+    release_pinned_memory()  # clean-up code: must not raise on a machine without CUDA
+
+
+def pinned_bytes() -> int:
+    stats = torch.cuda.memory.host_memory_stats()
+    for key in ("allocated_bytes.current", "reserved_bytes.current"):
+        if key in stats:
+            return int(stats[key])
+    pytest.skip(f"this torch reports no pinned byte count ({sorted(stats)[:6]})")
+
+
+@needs_cuda
+def test_pinned_blocks_go_back_after_a_job_releases_them():
+    from core.memory import release_pinned_memory
+
+    round_trip("cuda", 9)
+    torch.cuda.synchronize()
+    assert pinned_bytes() > 0  # the staging blocks stay cached for the next batch...
+    release_pinned_memory()
+    assert pinned_bytes() == 0  # ...until the job's clean-up hands them back
