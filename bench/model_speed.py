@@ -59,7 +59,10 @@ def measure(model, frames: list[torch.Tensor], batch: int, seconds: float, devic
         state["next"] = (rows[-1] + 1) % (n - 1)
         img0 = torch.stack([frames[i] for i in rows])
         img1 = torch.stack([frames[i + 1] for i in rows])
-        out = model.interpolate(img0, img1, t)
+        if getattr(model, "takes_frame_keys", False):  # frames named as the job names them
+            out = model.interpolate(img0, img1, t, keys=(rows, [i + 1 for i in rows]))
+        else:
+            out = model.interpolate(img0, img1, t)
         out.mul(255).round_().to(torch.uint8)  # the job's next step, on the device
 
     with torch.inference_mode():

@@ -160,7 +160,11 @@ def model_only(frames: list[np.ndarray], model: Interpolator, device: torch.devi
             img0 = torch.stack([as_float(i) for i in rows])
             img1 = torch.stack([as_float(i + 1) for i in rows])
             t = torch.full((len(rows),), 0.5, device=device)
-            out = model.interpolate(img0, img1, t)
+            if getattr(model, "takes_frame_keys", False):  # as the job calls it
+                keys = (list(rows), [i + 1 for i in rows])
+                out = model.interpolate(img0, img1, t, keys=keys)  # type: ignore[call-arg]
+            else:
+                out = model.interpolate(img0, img1, t)
             out.clamp(0, 1).mul(255).round_().to(torch.uint8).permute(0, 2, 3, 1)
             for i in [k for k in floats if k < rows[-1] + 1]:
                 del floats[i]
