@@ -105,6 +105,7 @@ class RifeInterpolator(_Base):
     """
 
     name = "rife"
+    takes_frame_keys = True  # interpolate() accepts keys that identify the frames (the job's)
 
     def __init__(self, weights: str | Path, cuda_graphs: bool = True, **kwargs: object) -> None:
         super().__init__(weights, **kwargs)  # type: ignore[arg-type]
@@ -148,8 +149,6 @@ class RifeInterpolator(_Base):
         """Free the memory captured CUDA graphs hold (the out-of-memory back-off calls this)."""
         if self.graphed is not None:
             self.graphed.drop()
-
-    takes_frame_keys = True  # interpolate() accepts keys that identify the frames
 
     def interpolate(
         self,
