@@ -408,3 +408,25 @@ def test_a_gpu_result_that_never_lands_is_a_stall_not_a_hang(tmp_path, monkeypat
         run_job(src, out_dir / "o.mkv", blend_options(stall_timeout=1.0), on_event=events.append)
     assert [e.stage for e in events if isinstance(e, Stalled)] == ["model"]
     assert list(out_dir.iterdir()) == []
+
+
+def test_rife_frames_named_by_index_give_the_frames_compared_by_content(tmp_path, monkeypatch):
+    """factor 3 repeats each pair for two timesteps and consecutive pairs share a frame: the
+    job's keys must find exactly what pixel comparison finds."""
+    from core.interpolators.rife import RifeInterpolator
+    from tests.conftest import shared_path
+
+    src = write_frames(tmp_path / "in.mkv", moving_frames(9, 96, 64))
+    weights = str(shared_path("models/rife-4.25"))
+    outs, encoded = [], []
+    for named in (True, False):
+        monkeypatch.setattr(RifeInterpolator, "takes_frame_keys", named)
+        model = RifeInterpolator(weights, precision="fp32")
+        out = tmp_path / f"out_{named}.mkv"
+        run_job(src, out, JobOptions(factor=3, model="rife", codec="ffv1", batch=4, scene_cut=None),
+                interpolator=model)
+        outs.append(read_frames(out))
+        encoded.append(model.cache.encoded)
+    assert len(outs[0][0]) == 27 and outs[0][1] == outs[1][1]
+    assert all(np.array_equal(a, b) for a, b in zip(outs[0][0], outs[1][0], strict=True))
+    assert encoded[0] == encoded[1] == 9  # every frame prepared once either way
