@@ -81,5 +81,6 @@ class FrameRows:
         if self._lookup(frame, key) is not None:
             return
         raw = frame.detach().clone() if key is None else None
-        self.entries.insert(0, (key, raw, row.detach()))
+        # a private copy: a view would keep the whole batch of prepared rows on the device
+        self.entries.insert(0, (key, raw, row.detach().clone()))
         del self.entries[self.size :]
