@@ -154,6 +154,20 @@ def test_a_shape_is_captured_on_its_second_use_and_replays_follow_new_inputs():
     assert graphed.disabled_reason is None
 
 
+def test_an_adopted_buffer_is_the_graph_input_and_other_inputs_are_never_written():
+    graphed = FakeGraphs(torch.mul, adopt=(0,))
+    buffer, half = torch.ones(2, 3), torch.full((2, 3), 0.5)
+    graphed(buffer, half)
+    graphed(buffer, half)  # captured: the buffer itself is the graph's first input
+    (captured,) = graphed.graphs.values()
+    assert captured.inputs[0] is buffer and captured.inputs[1] is not half
+    buffer.fill_(8.0)  # the next batch written in place, no copy needed
+    assert torch.equal(graphed(buffer, half), torch.full((2, 3), 4.0))
+    quarter = torch.full((2, 3), 0.25)  # another tensor in the cloned position
+    assert torch.equal(graphed(buffer, quarter), torch.full((2, 3), 2.0))
+    assert torch.equal(half, torch.full((2, 3), 0.5))  # the caller's tensor left alone
+
+
 def test_alternating_shapes_stay_eager_and_at_most_two_graphs_are_kept():
     graphed = FakeGraphs(doubling)
     x, y = torch.ones(1, 2), torch.ones(3, 2)

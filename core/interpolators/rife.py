@@ -113,6 +113,7 @@ class RifeInterpolator(_Base):
         self.cache = FrameRows()
         self.cuda_graphs = cuda_graphs
         self.graphed: GraphedForward | None = None  # set on CUDA for the 4.x families
+        self.inputs: dict[tuple[int, ...], torch.Tensor] = {}  # graph input buffers by shape
         self.on_note: Callable[[str], None] | None = None  # the job logs notes through this
 
     @property
@@ -133,7 +134,7 @@ class RifeInterpolator(_Base):
         self.graphed = None
         if self.cuda_graphs and self.device.type == "cuda" and not isinstance(net, IFNetHDv3):
             self.graphed = GraphedForward(
-                self._forward, on_note=self._note, keep_alive=cached_grids
+                self._forward, on_note=self._note, keep_alive=cached_grids, adopt=(0,)
             )
 
     def _note(self, message: str) -> None:
@@ -149,6 +150,7 @@ class RifeInterpolator(_Base):
         """Free the memory captured CUDA graphs hold (the out-of-memory back-off calls this)."""
         if self.graphed is not None:
             self.graphed.drop()
+        self.inputs.clear()
 
     def interpolate(
         self,
@@ -179,9 +181,22 @@ class RifeInterpolator(_Base):
         names = [k for pair in zip(*keys, strict=True) for k in pair] if keys else None
         with self._running(autocast=False):
             rows = self.cache.rows(frames, names, lambda new: self._prepare_rows(net, new, multiple))
-            src = torch.stack(rows[0::2] + rows[1::2])  # first frames, then second frames
+            src = self._stack(rows[0::2] + rows[1::2])  # first frames, then second frames
             out = (self.graphed or self._forward)(src, times.view(-1, 1, 1, 1))
         return self._finish(out, h, w, bgr=True)  # copies a graph's output buffer at once
+
+    def _stack(self, rows: list[torch.Tensor]) -> torch.Tensor:
+        """The batch's rows in one tensor; with CUDA graphs, in the graph's own input buffer
+        (one per shape, the same tensor every call), so the replay copies nothing."""
+        if self.graphed is None:
+            return torch.stack(rows)
+        shape = (len(rows), *rows[0].shape)
+        buffer = self.inputs.get(shape)
+        if buffer is None:
+            if len(self.inputs) >= self.graphed.max_graphs:
+                self.inputs.pop(next(iter(self.inputs)))
+            buffer = self.inputs[shape] = rows[0].new_empty(shape)
+        return torch.stack(rows, out=buffer)
 
     def _prepare_rows(self, net: torch.nn.Module, frames: list[torch.Tensor], multiple: int) -> torch.Tensor:
         """Rows (n, 3+F, H', W') for RGB frames (3, h, w): BGR float32 pixels zero-padded to

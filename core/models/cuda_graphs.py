@@ -12,6 +12,11 @@ about as much as running them. A CUDA graph launches the whole forward at once. 
   the reason in ``disabled_reason`` and passed to ``on_note``.
 - The first replay of each graph is compared with an eager run on the same inputs; a
   difference above the tolerance turns graphs off, with the reason in the log.
+- Each call copies its inputs into the graph's own input tensors. Inputs at the positions
+  in ``adopt`` are taken as those tensors at capture (not copied), so a caller that owns
+  such a buffer and passes it again pays no copy; it must not use it for anything else (the
+  RIFE wrapper stacks each batch into one buffer per shape). Other inputs are cloned, so a
+  caller's tensor is never written.
 - The tensor returned is the graph's own output buffer: it is valid until the next call,
   so the caller copies what it needs first (the RIFE wrapper's crop and flip do).
 
@@ -61,6 +66,7 @@ class GraphedForward:
         on_note: Callable[[str], None] | None = None,
         keep_alive: Callable[[], object] | None = None,
         tolerance: float = 2e-3,
+        adopt: tuple[int, ...] = (),
     ) -> None:
         """``keep_alive`` returns, after a capture, whatever cached tensors ``fn`` read
         (a graph replays raw addresses, so those must outlive it)."""
@@ -70,6 +76,7 @@ class GraphedForward:
         self.warmup = warmup
         self.on_note = on_note
         self.tolerance = tolerance
+        self.adopt = adopt
         self.graphs: OrderedDict[Key, _Captured] = OrderedDict()
         self.last_key: Key | None = None
         self.disabled_reason: str | None = None
@@ -142,7 +149,7 @@ class GraphedForward:
     def _capture(self, key: Key, inputs: tuple[torch.Tensor, ...]) -> _Captured | None:
         while len(self.graphs) >= self.max_graphs:
             self.graphs.popitem(last=False)
-        static = [t.clone() for t in inputs]  # clone keeps the strides of dense tensors
+        static = [t if i in self.adopt else t.clone() for i, t in enumerate(inputs)]
         try:
             replay, output, graph = self.record(static)
         except Exception as exc:  # any capture failure falls back to eager
