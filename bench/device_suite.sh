@@ -13,6 +13,10 @@
 #   run(command="bash bench/device_suite.sh speed", carry=[".device"])              # ~6 min
 #   run(command="bash bench/device_suite.sh tests e2e", carry=[".whl", ".device"])  # ~8 min
 # Results land in $OUT (the tool's folder that comes back), or ./device-out elsewhere.
+# A dry run of the speed part on a CPU:
+#   PATH=.venv/bin:$PATH FRAMEDECK_SHARED=../shared PRECISION=fp32 SIZES=128x64 SIZES_4K=256x128 \
+#       SECONDS_PER_ROW=0.2 E2E_SIZE=128x64 E2E_SECONDS=1 E2E_CLIP=0 OUT=/tmp/dev \
+#       bash bench/device_suite.sh speed e2e
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-device-out}
@@ -35,12 +39,12 @@ parts=("$@")
 for part in "${parts[@]}"; do
 case $part in
 speed)  # issue 3 (speed table) and 7 (GPU memory per size and batch): torch only
-    python3 -m bench.model_speed --weights "$WEIGHTS" --precision fp16 --graphs on,off \
-        --sizes 1280x720,1920x1080 --batches 1,4,8 --seconds 3 --json "$OUT/speed.json" \
-        | tee "$OUT/speed.md"
-    python3 -m bench.model_speed --weights "$WEIGHTS" --precision fp16 --graphs on,off \
-        --sizes 3840x2160 --batches 1,2,4 --seconds 3 --json "$OUT/speed_4k.json" \
-        | tee -a "$OUT/speed.md"
+    python3 -m bench.model_speed --weights "$WEIGHTS" --precision "${PRECISION:-fp16}" \
+        --graphs on,off --sizes "${SIZES:-1280x720,1920x1080}" --batches 1,4,8 \
+        --seconds "${SECONDS_PER_ROW:-3}" --json "$OUT/speed.json" | tee "$OUT/speed.md"
+    python3 -m bench.model_speed --weights "$WEIGHTS" --precision "${PRECISION:-fp16}" \
+        --graphs on,off --sizes "${SIZES_4K:-3840x2160}" --batches 1,2,4 \
+        --seconds "${SECONDS_PER_ROW:-3}" --json "$OUT/speed_4k.json" | tee -a "$OUT/speed.md"
     ;;
 tests)  # the CUDA-only tests: graphs, pinned transfers, device colour path, real OOM (issue 4)
     python3 -m pytest -q -p no:cacheprovider -o addopts="" -s \
@@ -48,12 +52,15 @@ tests)  # the CUDA-only tests: graphs, pinned transfers, device colour path, rea
         tests/test_frame_path.py 2>&1 | tee "$OUT/tests.txt"
     ;;
 e2e)  # issues 7 and 8: end to end vs model-only at 1080p and 720p, libx264 veryfast + segments
-    python3 -m bench.throughput --model rife --weights "$WEIGHTS" --precision fp16 \
-        --codec libx264 --preset veryfast --generate 1920x1080 --seconds 10 --repeat 1 --no-png \
+    python3 -m bench.throughput --model rife --weights "$WEIGHTS" --precision "${PRECISION:-fp16}" \
+        --codec libx264 --preset veryfast --generate "${E2E_SIZE:-1920x1080}" \
+        --seconds "${E2E_SECONDS:-10}" --repeat 1 --no-png \
         --json "$OUT/e2e_1080p.json" 2>&1 | tee "$OUT/e2e.md"
-    python3 -m bench.throughput --model rife --weights "$WEIGHTS" --precision fp16 \
-        --codec libx264 --preset veryfast --clip "$CLIP" --repeat 1 \
-        --json "$OUT/e2e_720p.json" 2>&1 | tee -a "$OUT/e2e.md"
+    if [ "${E2E_CLIP:-1}" = 1 ]; then
+        python3 -m bench.throughput --model rife --weights "$WEIGHTS" --precision "${PRECISION:-fp16}" \
+            --codec libx264 --preset veryfast --clip "$CLIP" --repeat 1 \
+            --json "$OUT/e2e_720p.json" 2>&1 | tee -a "$OUT/e2e.md"
+    fi
     ;;
 *) echo "unknown part $part (speed, tests, e2e)"; exit 2 ;;
 esac
