@@ -282,12 +282,12 @@ class _Job:
         The wait polls, so a GPU that never finishes is a stall the monitor can report and
         ``--stall-timeout`` can end, not a thread blocked for good.
         """
-        start = self.clock()
         stage, self.stage = self.stage, "model"
-        while not batch.pending.ready():
-            self.raise_if_stalled()
+        while not batch.pending.ready():  # the GPU is still on it: that time is the model's,
+            self.raise_if_stalled()  # which its CUDA events measure, so no timer counts it here
             self.sleep(RESULT_POLL)
         self.stage = stage
+        start = self.clock()
         arrays = batch.pending.wait()
         batch.pictures = self.frame_path.from_host(arrays)
         self.timers["download"] += self.clock() - start
