@@ -207,6 +207,27 @@ def test_capture_failures_fall_back_or_raise_out_of_memory():
     assert full.disabled_reason is None and not full.graphs
 
 
+def test_rife_batches_run_through_a_graph_and_a_short_last_batch_is_padded_into_it():
+    """The wrapper's graph path on the CPU, with only the CUDA recording faked: batches are
+    stacked into the adopted input buffer, and a short last batch replays the captured
+    graph padded with its last pair instead of running eagerly beside it."""
+    weights = shared_path("models/rife-4.25/flownet.pkl")
+    it, eager = loaded(weights), loaded(weights)
+    it.graphed = FakeGraphs(it._forward, adopt=(0,))
+    clip = torch.cat(frames(64, 128, b=6, seed=8))  # 12 frames, consecutive pairs below
+    batches = [range(0, 4), range(4, 8), range(8, 10)]
+    for rows in batches:
+        idx = list(rows)
+        img0, img1 = clip[idx], clip[[i + 1 for i in idx]]
+        t = torch.full((len(idx),), 0.5)
+        keys = (idx, [i + 1 for i in idx])
+        got, want = it.interpolate(img0, img1, t, keys=keys), eager.interpolate(img0, img1, t, keys=keys)
+        assert got.shape == want.shape and torch.allclose(got, want, atol=1e-4)
+    assert it.graphed.captures == 1 and it.graphed.replays == 2  # the short batch replayed too
+    (buffer,) = it.inputs.values()
+    assert next(iter(it.graphed.graphs.values())).inputs[0] is buffer and buffer.shape[0] == 8
+
+
 def test_rife_wrapper_uses_graphs_only_on_cuda_and_when_asked():
     path = shared_path("models/rife-4.25/flownet.pkl")
     assert loaded(path).graphed is None  # CPU: nothing to capture
@@ -235,7 +256,7 @@ def test_replays_equal_eager_runs_and_one_off_shapes_stay_eager():
         for out, ref in zip(outs, refs, strict=True):
             assert (out - ref).abs().max().item() < 2e-3
         assert (outs[1] - outs[2]).abs().mean().item() > 1e-3  # each replay saw its own input
-        it.interpolate(a[:3], b[:3], t[:3])  # a short last batch: eager, no new graph
+        it.interpolate(a[:3], b[:3], t[:3])  # a short last batch: padded into the graph
         assert it.graphed.captures == 1
     torch.cuda.synchronize()
     held = torch.cuda.memory_reserved()

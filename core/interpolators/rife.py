@@ -181,9 +181,27 @@ class RifeInterpolator(_Base):
         names = [k for pair in zip(*keys, strict=True) for k in pair] if keys else None
         with self._running(autocast=False):
             rows = self.cache.rows(frames, names, lambda new: self._prepare_rows(net, new, multiple))
-            src = self._stack(rows[0::2] + rows[1::2])  # first frames, then second frames
+            first, second = rows[0::2], rows[1::2]
+            spare = self._graph_batch(len(first), first[0].shape) - len(first)
+            if spare:  # a short batch rides a captured graph, padded with its last pair
+                first, second = first + first[-1:] * spare, second + second[-1:] * spare
+                times = torch.cat((times, times[-1:].expand(spare)))
+            src = self._stack(first + second)  # first frames, then second frames
             out = (self.graphed or self._forward)(src, times.view(-1, 1, 1, 1))
-        return self._finish(out, h, w, bgr=True)  # copies a graph's output buffer at once
+        return self._finish(out[: img0.shape[0]], h, w, bgr=True)  # copies a graph's buffer
+
+    def _graph_batch(self, batch: int, row_shape: torch.Size) -> int:
+        """The smallest batch of at least ``batch`` pairs with a captured graph for rows of this
+        shape, else ``batch``. Padding a short last batch up to it costs a few pairs of work but
+        no eager forward beside the graph's memory (which could run out at the end of a job)."""
+        if self.graphed is None:
+            return batch
+        captured = [
+            key[0][0][0] // 2
+            for key in self.graphed.graphs
+            if key[0][0][1:] == tuple(row_shape) and key[0][0][0] // 2 >= batch
+        ]
+        return min(captured, default=batch)
 
     def _stack(self, rows: list[torch.Tensor]) -> torch.Tensor:
         """The batch's rows in one tensor; with CUDA graphs, in the graph's own input buffer

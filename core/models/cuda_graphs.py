@@ -4,7 +4,8 @@ RIFE's forward is a few hundred small kernels; at 1080p on a large GPU launching
 about as much as running them. A CUDA graph launches the whole forward at once. Rules kept:
 
 - A shape is captured the second time in a row it is seen, so one-off calls (the memory
-  probe, the short last batch of a job) run eagerly and hold no graph memory.
+  probe, a short batch) run eagerly and hold no graph memory. (The RIFE wrapper pads a short
+  last batch up to a captured shape instead, see ``RifeInterpolator._graph_batch``.)
 - At most ``max_graphs`` graphs are kept, least recently used dropped first; each holds its
   own memory pool. :meth:`drop` frees them all (the out-of-memory back-off calls it).
 - An out-of-memory error while capturing drops the graphs and is raised for the back-off;
