@@ -262,7 +262,7 @@ class _Job:
                     raise ModelError(f"The model {self.options.model!r} failed: {exc}") from exc
                 detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
                 del exc
-                img0 = img1 = t = None
+                img0 = img1 = t = out = on_device = None  # let the failed batch go
                 self.free_cached_memory()
                 retried_at_one = self.back_off(detail, retried_at_one)
                 continue
