@@ -16,6 +16,7 @@ with less work:
 from __future__ import annotations
 
 import torch
+import torch.nn as nn
 
 from core.models.layers import IFBlock, resize
 from core.models.warp import flow_grids, sample
@@ -99,3 +100,55 @@ def run_blocks(
     assert carried is not None
     alpha = torch.sigmoid(carried[:, :1].to(wide))
     return torch.lerp(warped[b:], warped[:b], alpha)
+
+
+class FlowBlockNet(nn.Module):
+    """What every RIFE 4.x network shares: IFBlocks named ``block0``..., an optional frame
+    encoder ``encode``, and the forward over prepared rows.
+
+    A subclass builds those modules and sets ``base_multiple`` (the padding at scale 1),
+    ``carry_features`` and ``mask_accumulates`` (see :func:`run_blocks`) and
+    ``feature_channels`` (the encoder's output channels per frame, 0 without one).
+    """
+
+    base_multiple = 32
+    carry_features = False
+    mask_accumulates = False
+    feature_channels = 0
+    encode: nn.Module | None  # set by the subclass (a class default would hide the module)
+
+    @classmethod
+    def multiple(cls, scale: float) -> int:
+        """Frames are padded to this multiple at flow ``scale``."""
+        return max(cls.base_multiple, int(cls.base_multiple / scale))
+
+    def blocks(self) -> list[IFBlock]:
+        return [m for name, m in self.named_children() if name.startswith("block")]
+
+    def features(self, frames: torch.Tensor) -> torch.Tensor:
+        """Encoder features of padded BGR frames (N, 3, H, W), in the weights' precision."""
+        assert self.encode is not None
+        weight = next(self.encode.parameters())
+        return self.encode(frames.to(weight.dtype, memory_format=weight_layout(weight)))
+
+    def forward_rows(self, src: torch.Tensor, timestep: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+        """The frames at ``timestep`` from prepared rows (see :func:`run_blocks`)."""
+        return run_blocks(
+            self.blocks(), src, timestep, scale,
+            carry_features=self.carry_features, mask_accumulates=self.mask_accumulates,
+        )
+
+    def forward(
+        self,
+        img0: torch.Tensor,
+        img1: torch.Tensor,
+        timestep: torch.Tensor,
+        scale: float = 1.0,
+        f0: torch.Tensor | None = None,
+        f1: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Frames (B, 3, H, W) BGR in [0, 1]; ``timestep`` (B, 1, 1, 1); optional encoder
+        features (computed here when missing). Returns float32 (or wider)."""
+        if self.encode is not None and (f0 is None or f1 is None):
+            f0, f1 = self.features(torch.cat((img0, img1), 0)).chunk(2, 0)
+        return self.forward_rows(frame_rows(img0, img1, f0, f1), timestep, scale)
