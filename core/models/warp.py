@@ -33,11 +33,6 @@ def grid_terms(
     return terms
 
 
-def base_grid(height: int, width: int, device: torch.device) -> torch.Tensor:
-    """The identity sampling grid, shape (1, H, W, 2), x then y in [-1, 1], float32."""
-    return grid_terms(height, width, device)[0]
-
-
 def cached_grids() -> list[torch.Tensor]:
     """Every cached grid tensor (a captured CUDA graph keeps these alive while it lives)."""
     return [t for terms in _GRIDS.values() for t in terms]
@@ -75,12 +70,7 @@ def backward_warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     """
     height, width = flow.shape[-2:]
     with torch.autocast(device_type=flow.device.type, enabled=False):
-        offset = flow.float().permute(0, 2, 3, 1)
-        offset = torch.stack(
-            (offset[..., 0] / ((width - 1.0) / 2.0), offset[..., 1] / ((height - 1.0) / 2.0)), dim=-1
-        )
-        grid = base_grid(height, width, flow.device) + offset
-        out = F.grid_sample(
-            image.float(), grid, mode="bilinear", padding_mode="border", align_corners=True
-        )
+        base, norm = grid_terms(height, width, flow.device)
+        grid = torch.addcmul(base, flow.float().permute(0, 2, 3, 1), norm)
+        out = sample(image.float(), grid)
     return out.to(image.dtype)
