@@ -266,3 +266,20 @@ def test_same_frame_object_written_many_times(source, tmp_path) -> None:
     for index, expected in ((5, 0), (12, 0), (13, 1), (35, 2)):
         scores = [psnr(decoded[index], frames[k]) for k in range(3)]
         assert int(np.argmax(scores)) == expected
+
+
+@pytest.mark.parametrize("pix_fmt", ["bgr0", "yuv420p"])
+def test_a_source_frame_held_in_several_segments_is_copied_in_its_own_format(tmp_path, pix_fmt) -> None:
+    """ffv1 takes decoded frames as they are; one still frame object in flight in several
+    segments at once is copied, whatever its format (bgr0 has no ndarray conversion)."""
+    frames = moving_frames(3, W, H, seed=4)
+    src = write_frames(tmp_path / "src.mkv", frames, Fraction(25), "ffv1", pix_fmt)
+    info = probe_video(src)
+    with av.open(str(src)) as container:
+        decoded = list(container.decode(video=0))
+    pictures = [decoded[0]] * 9 + [decoded[1], decoded[2]]
+    out = _encode(SegmentedVideoWriter, tmp_path / "out.mkv", info, pictures,
+                  EncoderSettings(codec="ffv1"), segment_frames=2, workers=3)
+    got, _ = read_frames(out)
+    want = [p.to_ndarray(format="rgb24") for p in pictures]
+    assert len(got) == 11 and all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 import av
+import numpy as np
 
 from core.errors import EncodeError
 from core.video.output_file import Picture
@@ -347,8 +348,13 @@ class SegmentedVideoWriter(BaseVideoWriter):
 
 
 def _copy_frame(frame: av.VideoFrame) -> av.VideoFrame:
-    """A copy of ``frame`` with its own buffers and colour tags."""
-    copy = av.VideoFrame.from_ndarray(frame.to_ndarray(), format=frame.format.name)
+    """A copy of ``frame`` with its own buffers and colour tags, in any pixel format
+    (row by row: ``to_ndarray`` does not take every format, bgr0 among them)."""
+    copy = av.VideoFrame(frame.width, frame.height, frame.format.name)
+    for source, target in zip(frame.planes, copy.planes, strict=True):
+        row = min(source.line_size, target.line_size)
+        rows = np.frombuffer(source, np.uint8).reshape(-1, source.line_size)
+        np.frombuffer(target, np.uint8).reshape(-1, target.line_size)[:, :row] = rows[:, :row]
     copy.colorspace, copy.color_range = frame.colorspace, frame.color_range
     return copy
 
