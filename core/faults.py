@@ -3,7 +3,8 @@
 Syntax: faults separated by ``;``, each ``kind@key=value[,key=value]``:
 ``oom@pair=5`` (the fifth model forward raises an out-of-memory error once),
 ``hang@pair=3,seconds=30`` (the third forward blocks for 30 s, or until the job is cancelled),
-``decode-error@frame=40`` and ``encode-error@frame=10`` (0-based frame indices), and
+``decode-error@frame=40`` and ``encode-error@frame=10`` (the decoder or the encoder thread
+fails at that 0-based frame, input or output, as a broken stream or encoder would), and
 ``hang-decode@frame=N,seconds=S`` / ``hang-encode@frame=N,seconds=S`` (the decoder or the
 encoder thread blocks at that frame for S seconds, or until the job is stopped).
 Only the core's fault hooks read this; nothing else changes behaviour.
@@ -91,7 +92,5 @@ class FaultPlan:
         """Called in the encoder thread before output frame ``frame`` is encoded."""
         if frame in self.encode_hangs:
             self.release.wait(self.encode_hangs.pop(frame))
-
-    def on_encode(self, frame: int) -> None:
         if frame in self.encode_error_frames:
             raise EncodeError(f"The encoder failed at output frame {frame} (injected fault).")

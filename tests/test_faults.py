@@ -37,14 +37,39 @@ def test_decode_and_encode_hooks():
     plan.on_decode(3)
     with pytest.raises(DecodeError, match="frame 4"):
         plan.on_decode(4)
+    plan.in_encoder(6)
     with pytest.raises(EncodeError, match="frame 7"):
-        plan.on_encode(7)
+        plan.in_encoder(7)  # raised in the encoder thread, where a real encoder fails
 
 
 def test_thread_hangs_wait_until_released():
     plan = FaultPlan.parse("hang-decode@frame=2,seconds=60;hang-encode@frame=5,seconds=60")
     assert plan.decode_hangs == {2: 60.0} and plan.encode_hangs == {5: 60.0}
-    plan.release.set()
-    plan.on_decode(2)  # returns at once once released
+    plan.on_decode(1)  # other frames pass at once
+    plan.in_encoder(4)
+    returned: list[str] = []
+    threads = [
+        threading.Thread(target=lambda: (plan.on_decode(2), returned.append("decode")), daemon=True),
+        threading.Thread(target=lambda: (plan.in_encoder(5), returned.append("encode")), daemon=True),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=0.3)
+    assert returned == [] and all(t.is_alive() for t in threads)  # both hang...
+    plan.release.set()  # ...until released (the job's stop or stall monitor sets this)
+    for thread in threads:
+        thread.join(timeout=10)
+    assert sorted(returned) == ["decode", "encode"]
+    assert plan.decode_hangs == {} and plan.encode_hangs == {}  # each hang happens once
+    plan.release.clear()
+    plan.on_decode(2)  # returns at once: the hang is spent
     plan.in_encoder(5)
-    assert plan.decode_hangs == {} and plan.encode_hangs == {}
+
+
+def test_a_thread_hang_ends_by_itself_after_its_seconds():
+    plan = FaultPlan.parse("hang-encode@frame=0,seconds=0.05")
+    thread = threading.Thread(target=plan.in_encoder, args=(0,), daemon=True)
+    thread.start()
+    thread.join(timeout=10)
+    assert not thread.is_alive() and not plan.release.is_set()
