@@ -95,7 +95,6 @@ class _Job:
         self.runner: ModelRunner | None = None
         self.slots: OutputSlots | None = None
         self.pairs_done = 0
-        self.frames_queued = 0  # frames handed to the writer (the encode fault counts them)
 
     def log(self, level: str, message: str) -> None:
         self.control.log(level, message)
@@ -277,8 +276,6 @@ class _Job:
         while (slot := self.slots.pop_ready(fetch)) is not None:
             control.stage = "encode"
             start = self.clock()
-            self.faults.on_encode(self.frames_queued)
-            self.frames_queued += 1
             self.writer.write(slot.picture, slot.pts)
             control.add_time("wait", self.clock() - start)
             finished = self.slots.written(slot)

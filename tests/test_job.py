@@ -145,14 +145,15 @@ def test_scene_cut_repeats_the_earlier_frame_and_duplicates_skip_the_model(tmp_p
     src = write_frames(tmp_path / "in.mkv", frames)
     model = CountingBlend()
     out = tmp_path / "out.mkv"
-    result = run_job(src, out, blend_options(factor=2), interpolator=model)
+    # a fixed batch: on CUDA the preflight's probe would call the model too
+    result = run_job(src, out, blend_options(factor=2, batch=1), interpolator=model)
     got, _ = read_frames(out)
     assert np.array_equal(got[2 * 4 + 1], frames[4])  # across the cut: the earlier frame repeats
     assert np.array_equal(got[2 * 3 + 1], frames[3])  # duplicate: no model call needed
     assert model.pairs == result.interpolated_frames == len(frames) - 1 - 2
 
     model_off = CountingBlend()
-    run_job(src, tmp_path / "off.mkv", blend_options(factor=2, scene_cut=None), interpolator=model_off)
+    run_job(src, tmp_path / "off.mkv", blend_options(factor=2, scene_cut=None, batch=1), interpolator=model_off)
     assert model_off.pairs == len(frames) - 1 - 1  # only the duplicate is skipped
 
 
@@ -169,7 +170,9 @@ def test_events_and_abort_mid_run_leave_nothing(tmp_path):
             cancel.set()
 
     with pytest.raises(JobAborted):
-        run_job(src, out_dir / "out.mkv", blend_options(), on_event=on_event, cancel=cancel)
+        # one pair per batch, on the CPU (where results land at once): cancel is seen after pair 4
+        run_job(src, out_dir / "out.mkv", blend_options(device="cpu", batch=1), on_event=on_event,
+                cancel=cancel)
     assert leftovers(out_dir) == []
     assert any(isinstance(e, JobStarted) for e in seen)
     assert [e.index for e in seen if isinstance(e, PairDone)] == [0, 1, 2, 3, 4]
@@ -194,7 +197,9 @@ def test_pause_holds_the_job_between_batches(tmp_path):
             assert done == [0, 1]  # nothing moved while paused
             pause.clear()
 
-    result = run_job(src, tmp_path / "o.mkv", blend_options(), on_event=on_event, pause=pause, sleep=fake_sleep)
+    # on the CPU: on CUDA, waiting for a result on its way back also sleeps
+    options = blend_options(device="cpu", batch=1)
+    result = run_job(src, tmp_path / "o.mkv", options, on_event=on_event, pause=pause, sleep=fake_sleep)
     assert len(sleeps) == 3 and result.pairs == 5
 
 
@@ -215,9 +220,10 @@ def test_injected_oom_recovers_with_the_same_frames(tmp_path):
 def test_injected_oom_at_batch_one_retries_the_same_pair(tmp_path, monkeypatch):
     src = write_frames(tmp_path / "in.mkv", moving_frames(8))
     clean, faulty = tmp_path / "clean.mkv", tmp_path / "faulty.mkv"
-    assert main(["run", str(src), "-o", str(clean), "--model", "blend", "--codec", "ffv1", "--quiet"]) == 0
+    args = ["--model", "blend", "--codec", "ffv1", "--batch", "1", "--quiet"]  # 7 forwards anywhere
+    assert main(["run", str(src), "-o", str(clean), *args]) == 0
     monkeypatch.setenv("FRAMEDECK_INJECT", "oom@pair=5")
-    assert main(["run", str(src), "-o", str(faulty), "--model", "blend", "--codec", "ffv1", "--quiet"]) == 0
+    assert main(["run", str(src), "-o", str(faulty), *args]) == 0
     a, _ = read_frames(clean)
     b, _ = read_frames(faulty)
     assert len(a) == len(b) == 16 and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
@@ -228,7 +234,8 @@ def test_injected_hang_with_stall_timeout_stops_and_leaves_nothing(tmp_path, cap
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     monkeypatch.setenv("FRAMEDECK_INJECT", "hang@pair=3,seconds=30")
-    code = main(["run", str(src), "-o", str(out_dir / "o.mkv"), "--model", "blend", "--stall-timeout", "1"])
+    code = main(["run", str(src), "-o", str(out_dir / "o.mkv"), "--model", "blend", "--batch", "1",
+                 "--stall-timeout", "1"])  # batch 1: a third forward exists on any device
     assert code == StallError.exit_code
     err = capsys.readouterr().err
     assert "model stage made no progress" in err and "--stall-timeout 1" in err
@@ -239,22 +246,23 @@ def test_stalled_event_names_the_stage(tmp_path):
     src = write_frames(tmp_path / "in.mkv", moving_frames(5))
     events = []
     with pytest.raises(StallError):
-        run_job(src, tmp_path / "o.mkv", blend_options(stall_timeout=0.5), on_event=events.append,
+        run_job(src, tmp_path / "o.mkv", blend_options(stall_timeout=0.5, batch=1), on_event=events.append,
                 faults=FaultPlan.parse("hang@pair=2,seconds=20"))
     stalls = [e for e in events if isinstance(e, Stalled)]
     assert stalls and stalls[0].stage == "model"
 
 
-@pytest.mark.parametrize(("spec", "error", "words"), [
-    ("decode-error@frame=4", DecodeError, "frame 4"),
-    ("encode-error@frame=3", EncodeError, "frame 3"),
+@pytest.mark.parametrize(("spec", "error", "words", "workers"), [
+    ("decode-error@frame=4", DecodeError, "frame 4", None),
+    ("encode-error@frame=3", EncodeError, "frame 3", 1),  # raised in the encoder thread
+    ("encode-error@frame=3", EncodeError, "frame 3", 2),  # in one of the segment encoders
 ])
-def test_injected_io_errors_fail_cleanly(tmp_path, spec, error, words):
+def test_injected_io_errors_fail_cleanly(tmp_path, spec, error, words, workers):
     src = write_frames(tmp_path / "in.mkv", moving_frames(10))
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     with pytest.raises(error, match=words):
-        run_job(src, out_dir / "o.mkv", blend_options(), faults=FaultPlan.parse(spec))
+        run_job(src, out_dir / "o.mkv", blend_options(encode_workers=workers), faults=FaultPlan.parse(spec))
     assert leftovers(out_dir) == []
 
 
@@ -268,10 +276,11 @@ def test_finished_event_and_library_defaults(tmp_path):
             threads_during.append(torch.get_num_threads())
 
     torch.set_num_threads(2)
-    result = run_job(src, tmp_path / "o.mkv", on_event=on_event)  # flow, 2x, auto codec
+    # the defaults on the CPU: flow, 2x, auto codec
+    result = run_job(src, tmp_path / "o.mkv", JobOptions(device="cpu"), on_event=on_event)
     assert isinstance(events[-1], JobFinished) and events[-1] == result
     assert result.output_frames == 8 and result.input_frames == 4
-    # flow parallelises itself: torch runs single-threaded during the job, restored after
+    # flow parallelises itself: on the CPU torch runs single-threaded during the job, restored after
     assert set(threads_during) == {1} and torch.get_num_threads() == 2
 
 
@@ -323,8 +332,10 @@ def test_a_hung_decoder_or_encoder_is_a_stall_that_stops_cleanly(tmp_path, spec,
     out_dir.mkdir()
     events = []
     with pytest.raises(StallError, match=f"The {stage} stage made no progress"):
-        run_job(src, out_dir / "o.mkv", blend_options(stall_timeout=1.0), on_event=events.append,
-                faults=FaultPlan.parse(spec))
+        # one encoder: its bounded queue is what holds the job up (segment encoders buffer the
+        # whole of this short job, and writer.finish() is not watched for stalls)
+        run_job(src, out_dir / "o.mkv", blend_options(stall_timeout=1.0, encode_workers=1),
+                on_event=events.append, faults=FaultPlan.parse(spec))
     assert [e.stage for e in events if isinstance(e, Stalled)][:1] == [stage]
     assert leftovers(out_dir) == []
 
