@@ -228,11 +228,17 @@ def test_rife_batches_run_through_a_graph_and_a_short_last_batch_is_padded_into_
     assert next(iter(it.graphed.graphs.values())).inputs[0] is buffer and buffer.shape[0] == 8
 
 
-def test_rife_wrapper_uses_graphs_only_on_cuda_and_when_asked():
+@pytest.mark.parametrize("asked", [True, False])
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_rife_wrapper_uses_graphs_only_on_cuda_and_when_asked(device, asked, monkeypatch):
+    """What load() decides; without a GPU the net's move to "cuda" is faked (nothing runs)."""
+    if device == "cuda" and not torch.cuda.is_available():
+        monkeypatch.setattr(torch.nn.Module, "to", lambda self, *args, **kwargs: self)
     path = shared_path("models/rife-4.25/flownet.pkl")
-    assert loaded(path).graphed is None  # CPU: nothing to capture
-    assert RifeInterpolator(path).cuda_graphs is True
-    assert RifeInterpolator(path, cuda_graphs=False).cuda_graphs is False
+    assert RifeInterpolator(path).cuda_graphs is True  # on unless turned off
+    it = RifeInterpolator(path, precision="fp32", scale=1.0, channels_last=False, cuda_graphs=asked)
+    it.load(torch.device(device))
+    assert isinstance(it.graphed, GraphedForward) is (device == "cuda" and asked)
 
 
 # ---------------------------------------------------------------- on a CUDA device
