@@ -13,6 +13,10 @@ SHARED = Path(os.environ.get("FRAMEDECK_SHARED") or ROOT.parent / "shared")  # s
 
 torch.set_num_threads(2)
 
+# The devices present. A test that asserts CPU behaviour says device="cpu"; one that holds on
+# every device is parametrised over these (on a GPU box device="auto" means CUDA).
+DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+
 
 def shared_path(relative: str) -> Path:
     """Path of a file under ../shared; fails the test loudly when it is missing."""

@@ -9,13 +9,14 @@ import json
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from bench import memory, throughput
 from bench.inputs import generated_clip, trimmed_clip
 from core.video.probe import probe_video
 from sample_media.generate import render_frame
-from tests.conftest import shared_path
+from tests.conftest import DEVICES, shared_path
 
 
 def test_throughput_reports_every_way(tmp_path, capsys):
@@ -103,17 +104,19 @@ def test_limiter_rule():
     assert _result(10, 5, 6, stages, device="cpu").limiter() is None
 
 
-def test_model_speed_reports_a_row_per_size_batch_and_mode(tmp_path, capsys):
+@pytest.mark.parametrize("device", DEVICES)
+def test_model_speed_reports_a_row_per_size_batch_and_mode(tmp_path, capsys, device):
     from bench import model_speed
 
     out = tmp_path / "speed.json"
     rows = model_speed.main(["--weights", str(shared_path("models/rife-4.25")), "--sizes", "128x64",
                              "--batches", "1,2", "--graphs", "on,off", "--seconds", "0.05",
-                             "--json", str(out)])
+                             "--device", device, "--json", str(out)])
+    precision = "fp16" if device == "cuda" else "fp32"  # --precision auto
     assert [(r["batch"], r["graphs"]) for r in rows] == [(1, "on"), (2, "on"), (1, "off"), (2, "off")]
-    assert all(r["pairs_per_s"] > 0 and r["precision"] == "fp32" for r in rows)
+    assert all(r["pairs_per_s"] > 0 and r["precision"] == precision for r in rows)
     assert json.loads(out.read_text()) == rows
-    assert "| 128x64 | 2 | off | fp32 | 1.0 |" in capsys.readouterr().out
+    assert f"| 128x64 | 2 | off | {precision} | 1.0 |" in capsys.readouterr().out
 
 
 def test_rife_forward_stays_lean():

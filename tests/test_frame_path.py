@@ -1,30 +1,36 @@
-"""The device frame path (YUV planes converted by torch) against the swscale path, on the CPU."""
+"""The device frame path (YUV planes converted by torch) against the swscale path, on each
+device present (real H.264 yuv420p input, so on a GPU the conversion runs on it)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from core.device import resolve_device
 from core.events import LogRecord
 from core.job import run_job
 from core.options import JobOptions
 from sample_media.generate import render_frame, write_clip
 from tests.clips import psnr, read_frames
+from tests.conftest import DEVICES
 
 
-def run(src, out, colour, **kw):
+def run(src, out, colour, device="cpu", **kw):
     logs = []
-    result = run_job(src, out, JobOptions(model="flow", codec="ffv1", colour=colour, **kw),
+    options = JobOptions(model="flow", codec="ffv1", colour=colour, device=device, **kw)
+    result = run_job(src, out, options,
                      on_event=lambda e: logs.append(e.message) if isinstance(e, LogRecord) else None)
     return result, logs
 
 
-def test_device_path_matches_the_swscale_path(tmp_path):
+@pytest.mark.parametrize("device", DEVICES)
+def test_device_path_matches_the_swscale_path(tmp_path, device):
     src = tmp_path / "in.mp4"
     write_clip(src, 160, 90, 12, 1.0, audio=False, codec="libx264")
-    cpu, cpu_logs = run(src, tmp_path / "cpu.mkv", "cpu")
-    dev, dev_logs = run(src, tmp_path / "dev.mkv", "device")
-    assert any("colour conversion on cpu: bt601, limited range, yuv420p" in m for m in dev_logs)
+    cpu, cpu_logs = run(src, tmp_path / "cpu.mkv", "cpu", device)
+    dev, dev_logs = run(src, tmp_path / "dev.mkv", "device", device)
+    where = resolve_device(device)
+    assert any(f"colour conversion on {where}: bt601, limited range, yuv420p" in m for m in dev_logs)
     assert any("swscale" in m for m in cpu_logs)
     a, _ = read_frames(tmp_path / "cpu.mkv")
     b, _ = read_frames(tmp_path / "dev.mkv")

@@ -27,7 +27,8 @@ def rss() -> int:
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc")
 def test_host_memory_returns_near_baseline_after_errors_and_aborts(tmp_path):
     src = write_frames(tmp_path / "in.mkv", moving_frames(16, width=640, height=360))
-    options = JobOptions(model="blend", codec="ffv1", factor=2)
+    # host memory of CPU jobs, one pair per batch (so the abort lands mid-job)
+    options = JobOptions(model="blend", codec="ffv1", factor=2, device="cpu", batch=1)
     run_job(src, tmp_path / "warm.mkv", options)  # imports, allocator pools, codec tables
 
     def fail_and_abort(attempt: int) -> None:

@@ -41,7 +41,7 @@ async def test_pause_resume_then_abort_a_real_job(tmp_path: Path) -> None:
         threading.Event().wait(seconds)
 
     session = ConsoleSession(
-        str(clip), str(output), JobOptions(factor=2, model="blend", batch=1),
+        str(clip), str(output), JobOptions(factor=2, model="blend", batch=1, device="cpu"),
         log_path=tmp_path / "framedeck.log", job_kwargs={"sleep": sleep, "interpolator": model},
     )
     app = make_app(session)

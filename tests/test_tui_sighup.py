@@ -73,12 +73,13 @@ def test_terminal_loss_keeps_the_job_and_watchdog_running(tmp_path: Path, how: s
     env.pop("TMUX", None)
     command = [
         sys.executable, "-m", "tui.cli", "tui", str(clip), "-o", str(output),
-        "--model", "blend", "--upload", uploads.as_uri(), "--shutdown", "poweroff",
+        "--model", "blend", "--batch", "1", "--upload", uploads.as_uri(), "--shutdown", "poweroff",
         "--confirm", "2", "--check-interval", "0", "--countdown", "1",
         "--sentinel", str(sentinel), "--log-file", str(log),
         "--stall-timeout", "600",
     ]
-    env["FRAMEDECK_INJECT"] = "hang@pair=20,seconds=3"  # keeps the job mid-run when the terminal drops
+    # keeps the job mid-run when the terminal drops (forward 20 exists at --batch 1 on any device)
+    env["FRAMEDECK_INJECT"] = "hang@pair=20,seconds=3"
     proc = subprocess.Popen(
         command, stdin=slave, stdout=slave, stderr=slave, cwd=ROOT, env=env, start_new_session=True
     )
