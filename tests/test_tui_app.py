@@ -52,6 +52,19 @@ async def test_abort_cancelled_lets_the_job_finish(tmp_path: Path) -> None:
         assert app.job.stage == "done"
 
 
+async def test_the_last_events_are_shown_when_the_job_ends_between_screen_updates(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Screen updates are throttled; the session's end still shows every event before it."""
+    monkeypatch.setattr("tui.app.DRAIN_INTERVAL", 60.0)  # no timed update would come in time
+    job = ScriptedJob(pairs=3)
+    app = make_app(make_session(tmp_path, job))
+    async with app.run_test(size=(80, 24)) as pilot:
+        job.release(3)
+        await wait_for(pilot, lambda: app.summary is not None)
+        assert app.job.finished and app.job.done == 3 and app.job.stage == "done"
+
+
 async def test_pause_holds_the_job_and_resume_continues(tmp_path: Path) -> None:
     job = ScriptedJob(pairs=5, gated=False)
     job_gate_open = make_session(tmp_path, job)

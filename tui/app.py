@@ -181,6 +181,9 @@ class FramedeckApp(App[SessionSummary]):
         self.query_one(GpuPanel).show()
 
     def on_session_ended(self, message: SessionEnded) -> None:
+        if self._drain_timer is not None:  # the job's last events are shown before its end
+            self._drain_timer.stop()
+        self._drain()
         self.summary = message.summary  # type: ignore[assignment]
         if self.showing:
             self.refresh_bindings()
