@@ -7,7 +7,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.framedeck-installed
 
-.PHONY: venv demo run test lint bench clean
+.PHONY: venv demo run test pycompat lint bench clean
 
 venv: $(STAMP)
 
@@ -26,8 +26,14 @@ $(STAMP): pyproject.toml
 demo: venv
 	$(VENV)/bin/framedeck demo
 
-test: venv
+test: venv pycompat
 	$(PY) -m pytest -q
+
+# Fails when code needs a newer Python than pyproject.toml's requires-python (e.g. typing.Self).
+PY_MIN := $(shell sed -n 's/^requires-python = ">=\([0-9.]*\)"/\1/p' pyproject.toml)
+pycompat: venv
+	$(VENV)/bin/vermin --target=$(PY_MIN)- --violations --no-tips --eval-annotations \
+		core monitor tui bench tests sample_media
 
 lint: venv
 	$(VENV)/bin/ruff check .

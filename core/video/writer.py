@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Self
+from typing import TypeVar
 
 import av
 
@@ -23,6 +23,7 @@ from core.video.probe import VideoInfo
 
 _POLL = 0.05
 CLOSE_TIMEOUT = 10.0  # seconds to wait for encoder threads when aborting
+_Writer = TypeVar("_Writer", bound="BaseVideoWriter")  # typing.Self needs Python 3.11
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ class BaseVideoWriter:
             colour=colour,
         )
 
-    def __enter__(self) -> Self:
+    def __enter__(self: _Writer) -> _Writer:
         self._file = OutputFile(self.output, self.source)
         self.temp_path = self._file.temp_path
         self._setup = self._encoder_setup(source_colour(self.source, self.pix_fmt))
