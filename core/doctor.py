@@ -114,14 +114,30 @@ def _disk_row(path: Path) -> DoctorRow:
     )
 
 
+def _model_rows(cuda: bool) -> list[DoctorRow]:
+    """The weights in the cache, and what ``--model auto`` would run here."""
+    from core.models.auto import cached_weights, preview
+    from core.models.catalog import models_dir
+
+    root = models_dir()
+    cached = cached_weights(root)
+    names = ", ".join(entry.name for entry, _ in cached) or "no RIFE weights (framedeck models fetch 4.25)"
+    return [
+        DoctorRow("model cache", f"{names} in {root}", bool(cached)),
+        DoctorRow("--model auto", preview(cuda, root), True),
+    ]
+
+
 def collect_report(
     *,
     path: str | Path = ".",
     nvml: Any | None = None,
     encoders: Callable[[], dict[str, bool]] | None = None,
     importer: Importer = importlib.import_module,
+    cuda: bool | None = None,
 ) -> list[DoctorRow]:
-    """Inspect this machine. ``nvml``, ``encoders`` and ``importer`` are for tests."""
+    """Inspect this machine. ``nvml``, ``encoders``, ``importer`` and ``cuda`` (whether
+    auto sees a GPU) are for tests."""
     py_ok = sys.version_info >= (3, 10)
     rows = [DoctorRow("python", f"{platform.python_version()} ({sys.executable})", py_ok)]
     torch, text = _version(importer, "torch")
@@ -137,6 +153,9 @@ def collect_report(
     finally:
         telemetry.close()
     rows.append(_encoder_row(encoders))
+    if cuda is None:
+        cuda = torch is not None and any(r.label == "CUDA" and r.ok for r in rows)
+    rows.extend(_model_rows(cuda))
     rows.append(_disk_row(Path(path).resolve()))
     for label, dist in (("textual (console)", "textual"), ("b2sdk (upload)", "b2sdk")):
         try:  # read from the package metadata: headless commands never import textual

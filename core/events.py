@@ -48,6 +48,40 @@ class JobStarted:
 
 
 @dataclass(frozen=True)
+class ModelChosen:
+    """What model runs and why (``--model auto`` or as asked), sent once before JobStarted."""
+
+    model: str  # what --model resolved to: rife, flow, blend, torchscript
+    title: str  # for people: "RIFE 4.25", "flow"
+    weights: str | None  # the weights file, if any
+    sha256: str | None  # of that file
+    precision: str
+    device: str
+    reason: str  # "RIFE 4.25 from the cache", "RIFE 4.25 fetched", "flow: no GPU", "flow: offline", ...
+
+    @property
+    def line(self) -> str:
+        weights = f" ({self.weights}, sha256 {self.sha256[:12]})" if self.weights and self.sha256 else ""
+        return f"model {self.title}{weights}, {self.precision} on {self.device} ({self.reason})"
+
+
+@dataclass(frozen=True)
+class ModelFetch:
+    """Progress of a download of weights that ``--model auto`` needs."""
+
+    name: str
+    done: int
+    total: int | None
+
+    @property
+    def line(self) -> str:
+        amount = f"{self.done * 100 // self.total}% of {self.total / 2**20:.0f} MiB" if self.total else (
+            f"{self.done / 2**20:.0f} MiB"
+        )
+        return f"fetching RIFE {self.name}: {amount}"
+
+
+@dataclass(frozen=True)
 class PairDone:
     """One input pair is finished and all its output frames are queued for encoding."""
 
@@ -110,10 +144,13 @@ class JobFinished:
     interpolated_frames: int
     seconds: float
     duration: float
+    model: str = ""  # ModelChosen.line: what ran and why
 
 
 Event = (
     StageChanged
+    | ModelChosen
+    | ModelFetch
     | JobStarted
     | PairDone
     | BatchChanged

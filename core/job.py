@@ -48,6 +48,7 @@ from core.job_control import JobControl
 from core.job_slots import FinishedPair, OutputSlots
 from core.memory import release_pinned_memory, trim_host_memory
 from core.model_runner import ModelRunner
+from core.models.auto import choice_for_job, chosen_event
 from core.options import JobOptions
 from core.rate import RateEstimator
 from core.scenecut import PairKind, SceneCutDetector
@@ -120,15 +121,18 @@ class _Job:
         )
 
         self.emit(StageChanged(Stage.LOADING_MODEL, options.model))
+        choice = choice_for_job(options, device, self.interpolator, self.emit, self.log)
         model = self.interpolator or create_interpolator(
-            options.model,
-            options.weights,
+            choice.model,
+            choice.weights,
             precision=options.precision,
             scale=options.scale,
             cuda_graphs=options.cuda_graphs,
         )
-        self.runner = runner = ModelRunner(model, device, self.control, self.faults, self.emit, options.model)
+        self.runner = runner = ModelRunner(model, device, self.control, self.faults, self.emit, choice.model)
         runner.load()
+        self.chosen = chosen_event(choice, getattr(model, "label", model.name), model.precision_used, str(device))
+        self.emit(self.chosen)
         runner.choose_batch(info.height, info.width, options.batch)
         settings = EncoderSettings(
             codec=options.codec, crf=options.crf, preset=options.preset, pix_fmt=options.pix_fmt
@@ -167,6 +171,7 @@ class _Job:
             interpolated_frames=runner.interpolated,
             seconds=self.clock() - started,
             duration=float((self.end_pts - self.first_pts) * info.time_base),
+            model=self.chosen.line,
         )
         self.emit(StageChanged(Stage.DONE, str(self.output_path)))
         self.emit(result)
@@ -326,7 +331,7 @@ def run_job(
 ) -> JobFinished:
     """Interpolate ``input_path`` into ``output_path`` and return the summary.
 
-    ``options`` defaults to ``JobOptions()`` (2x with the weight-free ``flow`` model).
+    ``options`` defaults to ``JobOptions()`` (2x with ``--model auto``: see core/models/auto.py).
     ``on_event`` receives every core event, from the calling thread (``Stalled`` and its log
     line come from the stall monitor's thread, so the callback must be thread-safe). ``cancel`` and
     ``pause`` are checked between batches. ``faults`` defaults to ``FRAMEDECK_INJECT``.

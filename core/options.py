@@ -21,7 +21,7 @@ class JobOptions:
 
     factor: int | None = 2
     target_fps: Fraction | None = None
-    model: str = "flow"
+    model: str = "auto"  # auto: RIFE on CUDA (cached or fetched), flow on the CPU; see core/models/auto.py
     weights: str | None = None
     device: str = "auto"
     precision: str = "auto"  # auto | fp16 | fp32
@@ -36,6 +36,7 @@ class JobOptions:
     encode_workers: int | None = None  # None: parallel segments on machines with 8+ cores
     colour: str = "auto"  # auto | device | cpu: where YUV<->RGB conversion runs
     cuda_graphs: bool = True  # replay RIFE 4.x forwards as CUDA graphs on CUDA
+    offline: bool = False  # --model auto never downloads weights; flow when none are cached
 
     def validate(self) -> None:
         """Raise OptionError with one sentence if the options contradict or are out of range."""

@@ -140,6 +140,7 @@ class Watchdog:
         self.countdown_remaining: float | None = None
         self.message = ""
         self.sentinel: str | None = None
+        self.job: dict[str, object] = {}  # what made the file (the model and why), for the sentinel
         self.stop_reason = ""
 
         self._lock = threading.RLock()
@@ -494,6 +495,7 @@ class Watchdog:
             "dry_run": True,
             "action": description,
             "provider": self.action.name,
+            "job": self.job,
             "verification": {
                 "target": self.target,
                 "local_path": str(self.local_path),

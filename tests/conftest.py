@@ -26,6 +26,12 @@ def shared_path(relative: str) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _private_model_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or fills the user's model cache: ``--model auto`` finds it empty."""
+    monkeypatch.setenv("FRAMEDECK_CACHE", str(tmp_path_factory.mktemp("model-cache")))
+
+
 @pytest.fixture
 def shared() -> type:
     """Gives tests ``shared("media/clips/...")``."""

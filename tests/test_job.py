@@ -43,7 +43,7 @@ class CountingBlend(BlendInterpolator):
 def test_carphone_factor_2_gives_240_frames_at_5994_with_the_input_duration(shared, tmp_path):
     clip = shared("media/clips/carphone_176x144_2997fps.mp4")
     out = tmp_path / "out.mp4"
-    assert main(["run", str(clip), "-o", str(out), "--factor", "2", "--quiet"]) == 0
+    assert main(["run", str(clip), "-o", str(out), "--factor", "2", "--model", "flow", "--quiet"]) == 0
     with av.open(str(clip)) as src, av.open(str(out)) as dst:
         s, d = src.streams.video[0], dst.streams.video[0]
         assert d.average_rate == Fraction(60000, 1001)
@@ -280,6 +280,7 @@ def test_finished_event_and_library_defaults(tmp_path):
     result = run_job(src, tmp_path / "o.mkv", JobOptions(device="cpu"), on_event=on_event)
     assert isinstance(events[-1], JobFinished) and events[-1] == result
     assert result.output_frames == 8 and result.input_frames == 4
+    assert result.model == "model flow, fp32 on cpu (flow: --device cpu)"  # auto on the CPU
     # flow parallelises itself: on the CPU torch runs single-threaded during the job, restored after
     assert set(threads_during) == {1} and torch.get_num_threads() == 2
 

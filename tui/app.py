@@ -23,7 +23,7 @@ from textual.timer import Timer
 from textual.widgets import Footer
 from textual.worker import Worker
 
-from core.events import JobStarted, LogRecord
+from core.events import JobStarted, LogRecord, ModelChosen
 from monitor.events import (
     CountdownTick,
     StopOutcome,
@@ -167,6 +167,8 @@ class FramedeckApp(App[SessionSummary]):
                 log.add(event)
             if isinstance(event, JobStarted):
                 self.query_one(HeaderBar).set_device(event.device)
+            if isinstance(event, ModelChosen):
+                self.query_one(HeaderBar).set_model(f"{event.title} {event.precision} ({event.reason})")
             job_changed = self.job.apply(event) or job_changed
         if job_changed:
             self.query_one(JobPanel).show()

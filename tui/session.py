@@ -7,6 +7,7 @@ listeners (the app) only while they are subscribed.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +21,8 @@ from core.events import (
     JobFinished,
     JobStarted,
     LogRecord,
+    ModelChosen,
+    ModelFetch,
     OomBackoff,
     Stage,
     StageChanged,
@@ -43,6 +46,7 @@ class SessionSummary:
     uploaded: str | None = None
     watchdog_state: str | None = None
     detached: bool = False
+    model: str | None = None  # ModelChosen.line: what ran and why
 
 
 class LogFile:
@@ -77,6 +81,8 @@ def describe(event: object) -> tuple[str, str] | None:
         level = "error" if event.stage is Stage.FAILED else "info"
         detail = f": {event.detail}" if event.detail else ""
         return level, f"stage {event.stage.value}{detail}"
+    if isinstance(event, (ModelChosen, ModelFetch)):
+        return "info", event.line
     if isinstance(event, JobStarted):
         return "info", (
             f"job {event.input} -> {event.output}: {event.width}x{event.height}, "
@@ -145,6 +151,7 @@ class ConsoleSession:
         self.done = threading.Event()
         self.detached = False
         self.result: JobFinished | None = None
+        self.model_chosen: ModelChosen | None = None
         self.error: str | None = None
         self.error_code = 0
         self._listeners: list[Listener] = []
@@ -165,6 +172,10 @@ class ConsoleSession:
 
     def emit(self, event: object) -> None:
         """Log ``event`` and pass it to the listeners (called from any thread)."""
+        if isinstance(event, ModelChosen):  # said once: in the summary and the sentinel too
+            self.model_chosen = event
+            if self.link is not None:
+                self.link.watchdog.job = {"input": self.input_path, **dataclasses.asdict(event)}
         line = describe(event)
         if line is not None:
             when = event.time if isinstance(event, LogRecord) else None
@@ -252,4 +263,5 @@ class ConsoleSession:
             uploaded=self._uploaded(),
             watchdog_state=self.link.watchdog.state.value if self.link else None,
             detached=self.detached,
+            model=self.model_chosen.line if self.model_chosen else None,
         )

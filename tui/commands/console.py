@@ -302,6 +302,8 @@ def _print_summary(summary: SessionSummary, out: TextIO) -> None:
         lines.append(f"framedeck: {summary.error}")
     if summary.output:
         lines.append(f"output:   {summary.output}")
+    if summary.model:
+        lines.append(f"model:    {summary.model.removeprefix('model ')}")
     if summary.uploaded:
         lines.append(f"uploaded: {summary.uploaded}")
     if summary.watchdog_state:

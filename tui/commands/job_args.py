@@ -33,8 +33,12 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     timing = parser.add_mutually_exclusive_group()
     timing.add_argument("--factor", type=int, default=None, help="N-1 new frames per pair (2-16, default 2)")
     timing.add_argument("--target-fps", type=_fps, default=None, help="output frame rate, e.g. 60")
-    parser.add_argument("--model", default="flow", help="flow (default, no weights), blend, rife, torchscript")
+    parser.add_argument(
+        "--model", default="auto",
+        help="auto (default: RIFE on a GPU, cached or fetched; flow on the CPU), flow, blend, rife, torchscript",
+    )
     parser.add_argument("--weights", default=None, help="weights file or train_log/ folder for --model rife")
+    parser.add_argument("--offline", action="store_true", help="--model auto never downloads weights")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--precision", default="auto", choices=["auto", "fp16", "fp32"])
     parser.add_argument(
@@ -70,6 +74,7 @@ def job_options_from_args(args: argparse.Namespace) -> JobOptions:
         target_fps=args.target_fps,
         model=args.model,
         weights=args.weights,
+        offline=getattr(args, "offline", False),
         device=args.device,
         precision=args.precision,
         codec=args.codec,

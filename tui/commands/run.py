@@ -10,7 +10,16 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from core.events import Event, JobFinished, JobStarted, LogRecord, PairDone, Stalled
+from core.events import (
+    Event,
+    JobFinished,
+    JobStarted,
+    LogRecord,
+    ModelChosen,
+    ModelFetch,
+    PairDone,
+    Stalled,
+)
 from core.rate import format_eta
 from tui.commands.job_args import add_job_arguments, job_options_from_args
 
@@ -40,7 +49,9 @@ class ProgressPrinter:
         self.output_fps = 0.0
 
     def __call__(self, event: Event) -> None:
-        if isinstance(event, JobStarted):
+        if isinstance(event, (ModelChosen, ModelFetch)):  # before the job: what runs and why
+            self.line(event.line)
+        elif isinstance(event, JobStarted):
             self.output_fps = event.output_fps
             self.line(
                 f"{event.input} -> {event.output}: {event.width}x{event.height}, "
@@ -87,7 +98,7 @@ def summary(result: JobFinished) -> str:
     return (
         f"wrote {result.output}: {result.output_frames} frames ({result.duration:.3f} s) from "
         f"{result.input_frames} input frames, {result.interpolated_frames} interpolated, "
-        f"in {result.seconds:.1f} s"
+        f"in {result.seconds:.1f} s" + (f"; {result.model}" if result.model else "")
     )
 
 

@@ -37,12 +37,17 @@ class HeaderBar(Static):
         self.dry_run: bool | None = None
         self.warn_multiplexer = not in_multiplexer(env)
         self.note = ""
+        self.model = ""
 
     def on_mount(self) -> None:
         self.show()
 
     def set_device(self, device: str) -> None:
         self.device = device
+        self.show()
+
+    def set_model(self, model: str) -> None:
+        self.model = model
         self.show()
 
     def set_dry_run(self, dry_run: bool | None) -> None:
@@ -56,6 +61,8 @@ class HeaderBar(Static):
         title = Text("framedeck ", style="bold")
         title.append(self.job_name, style="bold cyan")
         title.append(f"  on {self.device}")
+        if self.model:
+            title.append(f"  {self.model}", style="green")
         grid.add_row(title, dry_run_badge(self.dry_run))
         if not self.warn_multiplexer:
             self.update(grid)
