@@ -136,6 +136,10 @@ def test_on_the_cpu_auto_is_flow(tmp_path):
     assert said(choice, "fp32", "cpu").line == "model flow, fp32 on cpu (flow: no GPU)"
     asked = choose_model("auto", None, CPU, device_asked="cpu", root=root, fetch=never_fetch)
     assert asked.reason == "flow: --device cpu"
+    logs: list[tuple[str, str]] = []  # weights named for a GPU are not dropped silently
+    assert choose_model("auto", "w.pkl", CPU, root=root, log=lambda *a: logs.append(a)).model == "flow"
+    assert logs == [("warning", "--weights w.pkl is not used: --model auto runs flow on the CPU; "
+                                "add --model rife to run those weights here.")]
 
 
 def test_an_explicit_model_or_weights_wins(tmp_path):

@@ -37,7 +37,7 @@ def model_names() -> list[str]:
 def create_interpolator(name: str, weights: str | None = None, **kwargs: object) -> Interpolator:
     """Build the interpolator ``name``; raises OptionError for unknown names or missing weights."""
     if name not in _FACTORIES:
-        raise OptionError(f"Unknown model {name!r}; choose one of: {', '.join(model_names())}.")
+        raise OptionError(f"Unknown model {name!r}; choose one of: {', '.join(['auto', *model_names()])}.")
     factory, needs_weights = _FACTORIES[name]
     if needs_weights and not weights:
         raise OptionError(f"--model {name} needs --weights PATH (a flownet.pkl or train_log/ folder).")

@@ -88,6 +88,9 @@ def choose_model(
         return ModelChoice(model, weights, f"--model {model}", model)
     if device.type != "cuda":
         why = "no GPU" if device_asked == "auto" else f"--device {device_asked}"
+        if weights:
+            _warn(log, f"--weights {weights} is not used: --model auto runs flow on the CPU; "
+                       "add --model rife to run those weights here.")
         return ModelChoice("flow", None, f"flow: {why}", "flow")
     if weights:
         return ModelChoice("rife", weights, "RIFE from --weights", "RIFE")
