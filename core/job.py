@@ -67,7 +67,7 @@ from core.rate import RateEstimator
 from core.scenecut import PairKind, SceneCutDetector
 from core.schedule import OutputSchedule
 from core.transfer import PendingDownload, Transfers
-from core.video.codecs import resolve_codec
+from core.video.containers import codec_for_output
 from core.video.probe import VideoInfo, probe_video
 from core.video.reader import DecodedFrame, FrameReader
 from core.video.segments import (
@@ -331,7 +331,7 @@ class _Job:
     # -- scheduling ------------------------------------------------------------------------------
 
     def add_pair(self, index: int, frame0: DecodedFrame, frame1: DecodedFrame) -> None:
-        kind = self.detector.compare(frame0.rgb, frame1.rgb)
+        kind = self.detector.classify(frame0.rgb, frame1.rgb, frame1.missing_before)
         if kind is PairKind.CUT:
             self.log("info", f"scene cut between frames {frame0.index} and {frame1.index}")
         slots = self.schedule.pair_slots(frame0.pts, frame1.pts)
@@ -431,6 +431,7 @@ class _Job:
         started = self.clock()
         self.emit(StageChanged(Stage.PROBING, str(self.input_path)))
         self.info = info = probe_video(self.input_path)
+        codec_for_output(self.output_path, self.options.codec)  # a codec the container refuses: fail now
         self.device = resolve_device(self.options.device)
         self.detector = SceneCutDetector(self.options.scene_cut)
         self.schedule = OutputSchedule(
@@ -488,10 +489,11 @@ class _Job:
             fault=self.faults.on_decode,
             interrupt=self.raise_if_stalled,
             convert=self.frame_path.decode_picture,
+            strict=self.options.strict,
         )
         with writer as self.writer, reader as self.reader:
             self.writer.interrupt = self.raise_if_stalled
-            for note in getattr(self.writer, "notes", []):
+            for note in [*getattr(self.writer, "notes", []), *self.reader.notes]:
                 self.log("info", note)
             self.emit(
                 JobStarted(
@@ -518,6 +520,8 @@ class _Job:
             finally:
                 stop_watch.set()
                 watcher.join()
+            for warning in self.reader.warnings():
+                self.log("warning", warning)
             self.emit(StageChanged(Stage.FINALIZING, str(self.output_path)))
             self.writer.finish(self.schedule.output_pts(self.end_pts))
         input_count = previous.index + 1
@@ -553,7 +557,7 @@ class _Job:
         if workers is None:
             cores = os.cpu_count() or 1
             workers = default_workers(cores) if cores >= 8 else 1
-        codec = resolve_codec(settings.codec)
+        codec = codec_for_output(self.output_path, settings.codec)
         if workers > 1 and codec in SEGMENTABLE:
             # short jobs get shorter segments so that every encoder has work
             segment = max(24, min(DEFAULT_SEGMENT_FRAMES, self.expected_frames // (2 * workers)))
