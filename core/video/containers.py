@@ -28,6 +28,7 @@ class Container:
     codecs: tuple[str, ...]  # encoders it may hold; the first available is "auto"
     constant_rate: bool = False  # the container stores one frame per tick of 1/fps (AVI)
     start_at_zero: bool = False  # shift all streams so the earliest starts at 0 (no empty edit)
+    no_reordering: bool = False  # no B-frames: the container stores no presentation timestamps
 
 
 _H264 = ("h264_nvenc", "libx264")
@@ -37,7 +38,7 @@ CONTAINERS: dict[str, Container] = {
     ".mov": Container("mov", (*_H264, "libx265", "hevc_nvenc", "prores_ks"), start_at_zero=True),
     ".mkv": Container("matroska", (*_H264, "libx265", "hevc_nvenc", "ffv1", "libvpx-vp9", "libsvtav1", "prores_ks")),
     ".webm": Container("webm", ("libvpx-vp9", "libsvtav1")),
-    ".avi": Container("avi", (*_H264, "ffv1"), constant_rate=True),
+    ".avi": Container("avi", (*_H264, "ffv1"), constant_rate=True, start_at_zero=True, no_reordering=True),
 }
 _NAMES = {"libvpx-vp9": "VP9", "libsvtav1": "AV1", "prores_ks": "ProRes", "ffv1": "FFV1", "libx264": "H.264",
           "h264_nvenc": "H.264", "libx265": "HEVC", "hevc_nvenc": "HEVC"}

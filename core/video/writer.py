@@ -89,6 +89,8 @@ class BaseVideoWriter:
         self.notes: list[str] = []
         self.pix_fmt = choose_pix_fmt(self.codec_name, settings.pix_fmt, source, width, height, self.notes)
         self.options = encoder_options(self.codec_name, settings, self.notes)
+        if container is not None and container.no_reordering:
+            self.options["bf"] = "0"  # AVI has no presentation timestamps: frames stored in display order
         self.frames_written = 0
         self.encode_seconds = 0.0
         self.temp_path: Path | None = None
