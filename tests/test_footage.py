@@ -237,9 +237,8 @@ def test_every_output_extension_gets_a_fitting_codec(ext: str, codec: str, expec
         video = c.streams.video[0]
         assert video.codec_context.name.startswith(expected) or expected in video.codec_context.name
         assert len(c.streams.audio) == 1
-        if ext == ".avi":  # a correct constant rate: one tick per frame; AAC priming that starts
-            # 21 ms before the video is kept in sync by the muxer's empty leading frames
-            assert video.time_base == Fraction(1, 48) and video.average_rate == 48 and 16 <= video.frames <= 18
+        if ext == ".avi":  # a correct constant rate: one tick per frame
+            assert video.time_base == Fraction(1, 48) and video.average_rate == 48 and video.frames == 16
 
 
 @pytest.mark.parametrize(("ext", "codec"), [(".webm", "libx264"), (".mp4", "prores"), (".avi", "vp9")])
@@ -265,3 +264,51 @@ def test_run_prints_notes_before_progress_and_quiet_hides_them(tmp_path: Path, c
     assert any("left out of .mp4: attachment font.ttf" in lines[i] for i in notes)
     assert main(["run", str(src), "-o", str(tmp_path / "q.mp4"), "--model", "blend", "--device", "cpu", "--quiet"]) == 0
     assert not any(line.startswith("note: ") for line in capsys.readouterr().err.splitlines())
+
+
+def test_mov_text_goes_back_to_srt_in_mkv_and_timecode_is_kept(tmp_path: Path) -> None:
+    mp4 = tmp_path / "subs.mp4"
+    job(rich_mkv(tmp_path / "in.mkv"), mp4)  # SRT -> mov_text
+    with av.open(str(mp4)) as c:
+        assert c.streams.subtitles[0].codec_context.name == "mov_text"
+    _, logs = job(mp4, tmp_path / "back.mkv")
+    facts = _stream_facts(tmp_path / "back.mkv")
+    assert facts["subtitles"] == [("subrip", "deu")] and facts["text"] == [b"Hallo", b"Welt"]
+    assert said(logs, "info", "converted to subrip")
+
+    src = tmp_path / "tc.mov"
+    with av.open(str(src), "w") as out:
+        stream = out.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.metadata["timecode"] = "01:00:00:00"  # the mov muxer writes a tmcd track
+        for i, rgb in enumerate(moving_frames(6)):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    with av.open(str(src)) as c:
+        assert [s.type for s in c.streams] == ["video", "data"]
+    for ext in (".mov", ".mkv"):
+        _, logs = job(src, tmp_path / f"tc_out{ext}")
+        with av.open(str(tmp_path / f"tc_out{ext}")) as c:
+            tags = {k.lower(): v for k, v in c.streams.video[0].metadata.items()}
+            assert tags["timecode"] == "01:00:00:00"
+            if ext == ".mov":
+                assert [s.type for s in c.streams] == ["video", "data"]  # a tmcd track again
+        assert not said(logs, "info", "left out")
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".avi"])
+def test_parallel_segment_encoders_keep_start_and_rate(ext: str, tmp_path: Path) -> None:
+    src = clip_with_start(tmp_path / "in.mkv", Fraction(10), n=30, fps=24)
+    out = tmp_path / f"out{ext}"
+    result, _ = job_with_workers(src, out, workers=2)
+    assert result.output_frames == 60
+    times = video_times(out)
+    assert len(times) == 60 and abs(times[0] - (1 / 48 if ext == ".avi" else 0)) < 1e-3  # AVI: dts + 1
+    assert np.allclose(np.diff(times), 1 / 48, atol=1.5e-3)
+
+
+def job_with_workers(src: Path, out: Path, workers: int):
+    opts = JobOptions(model="blend", device="cpu", encode_workers=workers)
+    return run_job(src, out, opts), []

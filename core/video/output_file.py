@@ -221,7 +221,8 @@ class OutputFile:
         try:
             # mp4/mov: the earliest stream starts at 0, so a late start is no empty edit
             self.audio = StreamCarrier(self.source.path, container, stream,
-                                       start_at_zero=kind is not None and kind.start_at_zero)
+                                       start_at_zero=kind is not None and kind.start_at_zero,
+                                       untimed=kind is not None and kind.constant_rate)
         except av.FFmpegError as exc:
             raise OutputError(f"The input's other streams cannot be copied into {output.name} ({exc.strerror}).") from None
         notes.extend(self.audio.notes)

@@ -89,7 +89,8 @@ class StreamCarrier:
     converted, re-encoded or dropped."""
 
     def __init__(self, source_path: str | os.PathLike, output: av.container.OutputContainer,
-                 video: av.video.stream.VideoStream, start_at_zero: bool = False) -> None:
+                 video: av.video.stream.VideoStream, start_at_zero: bool = False,
+                 untimed: bool = False) -> None:
         self.output = output
         self.notes: list[str] = []
         self.tracks: dict[int, _Track] = {}
@@ -101,6 +102,9 @@ class StreamCarrier:
         self.shift = Fraction(0)
         if start_at_zero and self._input.start_time:
             self.shift = Fraction(self._input.start_time, av.time_base)
+        # AVI stores no timestamps: a packet before 0 (AAC priming) would make the muxer delay
+        # the video with empty frames, so such packets are left out there
+        self.drop_before_zero = untimed
         self.family = _FAMILY.get(output.format.name.split(",")[0], output.format.name)
         self.extension = os.path.splitext(str(output.name))[1] or f".{self.family}"
         first_video = self._input.streams.video[0] if self._input.streams.video else None
@@ -145,8 +149,8 @@ class StreamCarrier:
             return self._add_attachment(stream)
         if kind == "data":
             timecode = stream.metadata.get("timecode")
-            if timecode and "timecode" not in video.metadata:
-                video.metadata["timecode"] = timecode
+            if timecode:  # a tmcd track: the output video's timecode tag (mov/mp4 make a tmcd track of it)
+                video.metadata.setdefault("timecode", timecode)
                 return None
             return f"{_describe(stream)}, which no output container framedeck writes can hold"
         if kind == "audio":
@@ -279,6 +283,9 @@ class StreamCarrier:
                     return
                 packet = converted
             self.shift_packet(packet)
+            stamp = packet.dts if packet.dts is not None else packet.pts
+            if self.drop_before_zero and stamp is not None and stamp < 0:
+                return
             packet.stream = track.target
             self.output.mux(packet)
         track.packets += 1
