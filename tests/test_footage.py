@@ -192,6 +192,8 @@ def test_mkv_to_mp4_converts_srt_to_mov_text_and_names_what_it_leaves_out(tmp_pa
     assert [(c, lang) for c, lang, _ in facts["audio"]] == [("aac", "eng"), ("aac", "fra")]
     assert facts["subtitles"] == [("mov_text", "deu")]
     assert [t for t in facts["text"] if len(t) > 2] == [b"\x00\x05Hallo", b"\x00\x04Welt"]
+    with av.open(str(tmp_path / "out.mp4")) as c:  # a full tx3g sample description: style and font table
+        assert b"ftab" in c.streams.subtitles[0].codec_context.extradata
     assert facts["chapters"] == ["Opening", "Ending"] and facts["title"] == "Rich test clip"
     assert said(logs, "info", "converted to mov_text")
     assert said(logs, "info", "left out of .mp4: attachment font.ttf (.mkv keeps it)")

@@ -61,7 +61,7 @@ class FrameReader:
     timing for AVI and raw streams); a frame repeating the previous timestamp is left out and
     counted in ``dropped``. Damage (packets that do not decode, gaps the frame spacing does not
     allow) is skipped and recorded in ``report``; with ``strict`` it raises DecodeError. A
-    stream that breaks off (demuxer error, undecodable tail, truncated file) raises
+    stream that breaks off (demuxer error, damaged tail, truncated file) raises
     DecodeError naming the frame number; one that ends cleanly before its header's count is
     complete, and ``report.short`` says so. ``warnings()`` and ``notes`` are for the user.
     ``fault``, if given, is called with each frame index before the frame is queued; whatever
@@ -91,7 +91,6 @@ class FrameReader:
         self.strict = strict
         self.report = DamageReport(self.path.name)
         self.notes: list[str] = []
-        self.demux_error: str | None = None
         self.last_packet_end = 0  # byte offset after the furthest video packet read
         if info.container in UNTIMED_FORMATS:
             self.notes.append(
@@ -233,9 +232,8 @@ class FrameReader:
             start = self.clock()
             try:
                 packet = next(packets, None)
-            except av.FFmpegError as exc:
-                self.demux_error = exc.strerror or type(exc).__name__
-                break
+            except av.FFmpegError as exc:  # the demuxer cannot go on: what follows is unknown
+                raise self._corrupt(index + self.dropped, exc.strerror or type(exc).__name__) from None
             if packet is None:
                 break
             if packet.size:
@@ -314,12 +312,11 @@ class FrameReader:
     ) -> None:
         """Raise DecodeError when the stream broke off; a clean early end is only reported.
 
-        A stream that delivers fewer frames than its header promises is broken when the
-        demuxer failed, when packets did not decode (with an error, or silently: more packets
-        than pictures), when the demuxer left much of a Matroska
-        file unread, or when the
-        file is shorter than its own header says (truncated); otherwise every frame it has
-        decoded cleanly, and it is complete (a warning; --strict refuses it).
+        A stream that delivers fewer frames than its header promises is broken when packets
+        did not decode (with an error, or silently: more packets than pictures), when the
+        demuxer left much of a Matroska file unread, or when the file is shorter than its own
+        header says (truncated); otherwise every frame it has decoded cleanly, and it is
+        complete (a warning; --strict refuses it).
         """
         produced = decoded + self.dropped + len(self.report.skipped)
         header = self.info.frame_count
@@ -338,10 +335,8 @@ class FrameReader:
             return
         unread = self._unread_bytes()
         silent = self.packets - self.discarded_packets > produced  # packets that gave no picture
-        if self.demux_error or self.report.skipped or silent or truncated(self.path) or unread:
-            if self.demux_error:
-                reason = self.demux_error
-            elif self.report.skipped or silent:
+        if self.report.skipped or silent or truncated(self.path) or unread:
+            if self.report.skipped or silent:
                 reason = "the decoder skipped damaged data"
             elif unread:
                 reason = f"the demuxer stopped with {unread} bytes of the file unread"

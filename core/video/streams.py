@@ -38,6 +38,15 @@ _SUBTITLES = {
     "mov": {"mov_text"},
 }
 _TEXT_SUBTITLES = {"subrip", "srt", "text"}
+# libavcodec's default subtitle style (ff_ass_subtitle_header_default), for mov_text's description
+DEFAULT_ASS_HEADER = (
+    b"[Script Info]\nScriptType: v4.00+\nPlayResX: 384\nPlayResY: 288\nScaledBorderAndShadow: yes\n\n"
+    b"[V4+ Styles]\nFormat: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, "
+    b"BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, "
+    b"Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\n"
+    b"Style: Default,Arial,16,&Hffffff,&Hffffff,&H0,&H0,0,0,0,0,100,100,0,0,1,1,0,2,10,10,10,1\n\n"
+    b"[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"
+)
 # the container that keeps what another one cannot
 KEEPER = ".mkv"
 # AVFormat short name -> family in the tables above
@@ -185,16 +194,13 @@ class StreamCarrier:
         if codec in self.output.supported_codecs and not (self.family == "webm" and codec not in ("opus", "vorbis")):
             self._copy(stream)
             return None
-        if self.family == "avi" and not self.output.supported_codecs:
-            return f"{_describe(stream)} ({KEEPER} keeps it)"
         encoder = _FALLBACK_AUDIO.get(self.family, "aac")
         source_rate = stream.codec_context.sample_rate or 48000
         rate = source_rate
         if encoder == "libopus" and rate not in _OPUS_RATES:
             rate = 48000
         target = self.output.add_stream(encoder, rate=rate)
-        channels = len(stream.codec_context.layout.channels) or 2
-        target.layout = av.AudioLayout(f"{min(channels, 2) if encoder == 'libopus' and channels > 2 else channels}c")
+        target.layout = av.AudioLayout(f"{len(stream.codec_context.layout.channels) or 2}c")
         copy_tags(stream, target)
         fmt = target.codec_context.codec.audio_formats[0].name if target.codec_context.codec.audio_formats else "fltp"
         resampler = av.AudioResampler(format=fmt, layout=target.layout, rate=rate)
@@ -223,8 +229,14 @@ class StreamCarrier:
         return f"{_describe(stream)} ({keeper} keeps it)"
 
     def _converted(self, stream: av.stream.Stream, codec: str, convert: Callable) -> None:
-        # a stream made for muxing only: mov_text gets the muxer's plain sample description
-        target = self.output.add_mux_stream(codec)
+        if codec == "mov_text":
+            # the encoder is opened only to write the sample description (font, style) from
+            # libav's default subtitle style; the packets are repackaged, not encoded
+            target = self.output.add_stream(codec)
+            target.codec_context.subtitle_header = DEFAULT_ASS_HEADER
+            target.codec_context.time_base = stream.time_base
+        else:
+            target = self.output.add_mux_stream(codec)
         target.time_base = stream.time_base
         copy_tags(stream, target)
         self.tracks[stream.index] = _Track(stream, target, convert=convert)
