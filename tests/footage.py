@@ -180,3 +180,26 @@ def noise_mkv(path: Path, n: int = 30, fps: int = 24, codec: str = "libx264") ->
         stream = _video_stream(out, codec, fps, {"g": "1"} if codec == "libx264" else None)
         _encode_video(out, stream, frames, range(n), Fraction(1, fps))
     return path
+
+
+def avi_with_a_held_frame(path: Path, n: int = 8, fps: int = 10, held_at: int = 4) -> Path:
+    """H.264 in AVI with an empty chunk at tick ``held_at``: the frame before it shows for two ticks."""
+    encoder = av.CodecContext.create("libx264", "w")
+    encoder.width, encoder.height, encoder.pix_fmt = W, H, "yuv420p"
+    encoder.time_base, encoder.framerate = Fraction(1, fps), Fraction(fps)
+    encoder.options = {"bf": "0"}
+    packets = []
+    for i, rgb in enumerate(moving_frames(n)):
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+        frame.pts = i
+        packets += encoder.encode(frame)
+    packets += encoder.encode(None)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+        stream.codec_context.extradata = encoder.extradata
+        for i, packet in enumerate(packets):
+            packet.pts = packet.dts = i if i < held_at else i + 1  # the muxer writes an empty chunk
+            packet.time_base, packet.stream = Fraction(1, fps), stream
+            out.mux(packet)
+    return path

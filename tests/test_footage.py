@@ -18,6 +18,7 @@ from core.job import run_job
 from core.options import JobOptions
 from tests.clips import moving_frames, write_frames
 from tests.footage import (
+    avi_with_a_held_frame,
     avi_with_bframes,
     clip_with_start,
     cut_bytes_from_middle,
@@ -72,6 +73,18 @@ def test_avi_header_overstating_its_length_is_complete_with_a_warning(tmp_path: 
     with pytest.raises(DecodeError, match="--strict"):
         job(src, out_dir / "out.mp4", strict=True)
     assert list(out_dir.iterdir()) == []
+
+
+def test_an_empty_avi_chunk_keeps_its_tick(tmp_path: Path) -> None:
+    """Capture AVIs mark a repeated frame with an empty chunk; the time it stands for is kept."""
+    src = avi_with_a_held_frame(tmp_path / "held.avi", n=8, fps=10, held_at=4)
+    with av.open(str(src)) as c:
+        assert c.streams.video[0].frames == 9  # 8 pictures + 1 empty chunk
+    result, logs = job(src, tmp_path / "out.mp4")
+    assert result.input_frames == 8 and abs(result.duration - 0.9) < 1e-6
+    times = video_times(tmp_path / "out.mp4")
+    assert len(times) == 16 and abs(times[-1] - 0.85) < 1e-3
+    assert not [r for r in logs if r.level == "warning"]
 
 
 @pytest.mark.parametrize("ext", [".mkv", ".mp4"])

@@ -6,6 +6,7 @@ import os
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -92,6 +93,7 @@ class FrameReader:
         self.report = DamageReport(self.path.name)
         self.notes: list[str] = []
         self.last_packet_end = 0  # byte offset after the furthest video packet read
+        self.held_slots = 0  # AVI: empty chunks (the frame before is held), counted in the header
         if info.container in UNTIMED_FORMATS:
             self.notes.append(
                 f"{self.path.name} ({info.container}) has no presentation timestamps; "
@@ -225,6 +227,10 @@ class FrameReader:
                             index_timing=untimed, start=start_pts if untimed else 0)
         index = 0
         last: DecodedFrame | None = None
+        # AVI: the decode timestamps of stored pictures, in order; the n-th frame shown takes
+        # the n-th, so an empty chunk (a held frame) keeps its tick
+        slots: deque[int] = deque()
+        slot_before: int | None = None
         packets = container.demux(stream)
         while True:
             if self._stop.is_set():
@@ -241,9 +247,16 @@ class FrameReader:
                 self.discarded_packets += packet.is_discard
                 if packet.pos is not None and packet.pos >= 0:
                     self.last_packet_end = max(self.last_packet_end, packet.pos + packet.size)
+                if untimed and packet.dts is not None:
+                    if slot_before is not None:
+                        self.held_slots += max(0, packet.dts - slot_before - 1)
+                    slot_before = packet.dts
+                    slots.append(packet.dts)
             try:
                 frames = packet.decode()
             except av.FFmpegError:
+                if untimed and packet.dts is not None and packet.dts in slots:
+                    slots.remove(packet.dts)  # its picture is lost: so is its tick
                 stamp = packet.pts if packet.pts is not None else packet.dts
                 self.report.skipped.append(None if stamp is None else float(stamp * packet.time_base))
                 timeline.error_pending = True
@@ -260,7 +273,7 @@ class FrameReader:
                     self._damage(index)
                     continue
                 duration = frame.duration or None
-                placed = timeline.place(frame.pts, duration)
+                placed = timeline.place(frame.pts, duration, slots.popleft() if slots else None)
                 if placed is None:
                     self.dropped += 1
                     continue
@@ -323,7 +336,7 @@ class FrameReader:
         short: tuple[int, int] | None = None
         if header:
             # Each header frame is a packet; one that gave no picture was lost or silently skipped.
-            if produced + self.discarded_packets < header:
+            if produced + self.discarded_packets + self.held_slots < header:
                 short = (decoded, header)
         elif last is not None and last.duration is not None:
             header_end = _header_end(stream)

@@ -111,7 +111,9 @@ class Placed:
 class Timeline:
     """Assigns strictly increasing pts to decoded frames (see the module docstring).
 
-    ``index_timing`` times every frame as ``start + index x nominal`` (AVI, raw streams).
+    ``index_timing`` times every frame by its place in presentation order (AVI, raw streams):
+    the ``slot`` it is given (AVI: the decode timestamp of the n-th stored picture, which
+    counts the empty chunks of held frames), else ``start + index x nominal``.
     ``error_pending`` (set by the reader after a packet failed to decode) makes the next
     gap count as damage even in variable-rate input.
     """
@@ -132,10 +134,13 @@ class Timeline:
     def seconds(self, pts: int) -> float:
         return float(pts * self.time_base)
 
-    def place(self, pts: int | None, duration: int | None) -> Placed | None:
+    def place(self, pts: int | None, duration: int | None, slot: int | None = None) -> Placed | None:
         """The frame's place, or None when it repeats the previous timestamp (left out)."""
         if self.index_timing:
-            return self._accept(self.start + self.count * self.nominal, duration, 0)
+            at = slot if slot is not None else self.start + self.count * self.nominal
+            if self.last is not None and at <= self.last:
+                at = self.last + self.nominal
+            return self._accept(at, duration, 0)
         if pts is None:
             pts = self.start if self.last is None else self.last + (self.last_duration or self.nominal)
         if self.last is None:
@@ -147,7 +152,7 @@ class Timeline:
             self.report.backwards = self.seconds(self.last)
             self.index_timing = True
             self.start = self.last + self.nominal - self.count * self.nominal
-            return self._accept(self.last + self.nominal, duration, 0)
+            return self._accept(self.start + self.count * self.nominal, duration, 0)
         delta = pts - self.last
         usual = statistics.median(self.recent)
         regular = max(self.recent) <= (1 + REGULAR_SPREAD) * min(self.recent)
