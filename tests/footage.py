@@ -203,3 +203,39 @@ def avi_with_a_held_frame(path: Path, n: int = 8, fps: int = 10, held_at: int = 
             packet.time_base, packet.stream = Fraction(1, fps), stream
             out.mux(packet)
     return path
+
+
+ASS_HEADER = (
+    b"[Script Info]\nScriptType: v4.00+\n\n[V4+ Styles]\nFormat: Name, Fontname, Fontsize, PrimaryColour, Bold\n"
+    b"Style: Default,Arial,16,&Hffffff,0\n\n[Events]\nFormat: Layer, Start, End, Style, Text\n"
+)
+
+
+def mkv_with_ass(path: Path, n: int = 6, fps: int = 24) -> Path:
+    """mkv with an ASS (styled) subtitle track in Japanese."""
+    with av.open(str(path), "w") as out:
+        video = _video_stream(out, "libx264", fps)
+        subs = out.add_stream("ass")
+        subs.codec_context.subtitle_header = ASS_HEADER
+        subs.codec_context.time_base = Fraction(1, 1000)
+        subs.metadata["language"] = "jpn"
+        _encode_video(out, video, moving_frames(n), range(n), Fraction(1, fps))
+        packet = av.Packet(b"0,0,Default,,0,0,0,,{\\b1}Konnichiwa")
+        packet.stream, packet.time_base = subs, Fraction(1, 1000)
+        packet.pts = packet.dts = 0
+        packet.duration = 100
+        out.mux(packet)
+    return path
+
+
+def ts_with_klv(path: Path, n: int = 6, fps: int = 24) -> Path:
+    """MPEG-TS with a KLV metadata data stream beside the video."""
+    with av.open(str(path), "w") as out:
+        video = _video_stream(out, "libx264", fps)
+        klv = out.add_data_stream("klv")
+        _encode_video(out, video, moving_frames(n), range(n), Fraction(1, fps))
+        packet = av.Packet(b"\x06\x0e\x2b\x34" + bytes(12))
+        packet.stream, packet.time_base = klv, Fraction(1, 90000)
+        packet.pts = packet.dts = 0
+        out.mux(packet)
+    return path

@@ -22,9 +22,11 @@ from tests.footage import (
     avi_with_bframes,
     clip_with_start,
     cut_bytes_from_middle,
+    mkv_with_ass,
     noise_mkv,
     overstate_avi_length,
     rich_mkv,
+    ts_with_klv,
     vfr_with_bframes,
 )
 from tui.cli import main
@@ -191,6 +193,7 @@ def test_mkv_to_mkv_keeps_every_stream_tag_attachment_and_chapter(tmp_path: Path
     assert facts["chapters"] == ["Opening", "Ending"]
     assert facts["title"] == "Rich test clip"
     assert not said(logs, "info", "left out")
+    assert said(logs, "info", "carried into .mkv: 2 audio (eng, fra); 1 subtitle (deu); 1 attachment(s); 2 chapters")
     for index in (1, 2):  # audio copied packet for packet
         with av.open(str(src)) as a, av.open(str(tmp_path / "out.mkv")) as b:
             want = [(p.pts, bytes(p)) for p in a.demux(a.streams[index]) if p.size]
@@ -210,6 +213,19 @@ def test_mkv_to_mp4_converts_srt_to_mov_text_and_names_what_it_leaves_out(tmp_pa
     assert facts["chapters"] == ["Opening", "Ending"] and facts["title"] == "Rich test clip"
     assert said(logs, "info", "converted to mov_text")
     assert said(logs, "info", "left out of .mp4: attachment font.ttf (.mkv keeps it)")
+
+
+def test_what_a_container_cannot_hold_is_left_out_with_one_note_naming_a_keeper(tmp_path: Path) -> None:
+    src = mkv_with_ass(tmp_path / "ass.mkv")
+    _, logs = job(src, tmp_path / "ass.mp4")  # styled ASS into mp4 would lose its styles
+    assert said(logs, "info", "left out of .mp4: subtitle stream 1 (ass, jpn) (.mkv keeps it)")
+    with av.open(str(tmp_path / "ass.mp4")) as c:
+        assert not c.streams.subtitles
+    _, logs = job(src, tmp_path / "ass_out.mkv")
+    facts = _stream_facts(tmp_path / "ass_out.mkv")
+    assert [lang for _, lang in facts["subtitles"]] == ["jpn"] and b"Konnichiwa" in facts["text"][0]
+    _, logs = job(ts_with_klv(tmp_path / "klv.ts"), tmp_path / "klv.mkv")
+    assert said(logs, "info", "left out of .mkv: data stream 1 (klv)")
 
 
 def test_mkv_to_webm_reencodes_audio_to_opus_and_says_so(tmp_path: Path) -> None:

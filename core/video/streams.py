@@ -67,8 +67,11 @@ class _Track:
 
 
 def _codec_name(stream: av.stream.Stream) -> str:
-    name = stream.codec_context.name if stream.codec_context is not None else ""
-    return "subrip" if name == "srt" else name
+    if stream.codec_context is not None:
+        name = stream.codec_context.name
+    else:  # data streams have no codec context
+        name = getattr(stream, "name", None) or ""
+    return {"srt": "subrip", "ssa": "ass"}.get(name, name)
 
 
 def _describe(stream: av.stream.Stream) -> str:
@@ -103,6 +106,7 @@ class StreamCarrier:
         self.output = output
         self.notes: list[str] = []
         self.tracks: dict[int, _Track] = {}
+        self.attachments = 0
         self._input = av.open(str(source_path))
         self._packets = None
         self._pending: av.Packet | None = None
@@ -127,7 +131,8 @@ class StreamCarrier:
             why = self._add(stream, video)
             if why:
                 dropped.append(why)
-        self._copy_chapters()
+        kept_chapters = self._copy_chapters()
+        self._note_kept(kept_chapters)
         if dropped:
             self.notes.append(f"left out of {self.extension}: {'; '.join(dropped)}")
         if self.tracks:
@@ -142,14 +147,33 @@ class StreamCarrier:
         for key, value in _tags(dict(self._input.metadata)).items():
             self.output.metadata[key] = value
 
-    def _copy_chapters(self) -> None:
+    def _copy_chapters(self) -> int:
+        """Copy the chapters where the container has them; returns how many were kept."""
         chapters = self._input.chapters()
         if not chapters:
-            return
+            return 0
         if self.family in ("matroska", "webm", "mp4", "mov"):
             self.output.set_chapters(chapters)
-        else:
-            self.notes.append(f"left out of {self.extension}: {len(chapters)} chapters ({KEEPER} or .mp4 keep them)")
+            return len(chapters)
+        self.notes.append(f"left out of {self.extension}: {len(chapters)} chapters ({KEEPER} or .mp4 keep them)")
+        return 0
+
+    def _note_kept(self, chapters: int) -> None:
+        """One note listing what goes along with the picture, e.g. '2 audio (eng, fra)'."""
+        kinds: dict[str, list[str]] = {}
+        for track in self.tracks.values():
+            language = track.source.metadata.get("language")
+            kinds.setdefault(track.source.type, []).append(language if language and language != "und" else "")
+        parts = []
+        for kind, languages in kinds.items():
+            named = ", ".join(lang for lang in languages if lang)
+            parts.append(f"{len(languages)} {kind}" + (f" ({named})" if named else ""))
+        if self.attachments:
+            parts.append(f"{self.attachments} attachment(s)")
+        if chapters:
+            parts.append(f"{chapters} chapters")
+        if parts:
+            self.notes.insert(0, f"carried into {self.extension}: {'; '.join(parts)}")
 
     def _add(self, stream: av.stream.Stream, video: av.video.stream.VideoStream) -> str | None:
         """Add the stream's target; returns why it was dropped, or None."""
@@ -187,6 +211,7 @@ class StreamCarrier:
         name = getattr(stream, "name", None) or stream.metadata.get("filename") or f"attachment{stream.index}"
         mimetype = getattr(stream, "mimetype", None) or stream.metadata.get("mimetype") or "application/octet-stream"
         self.output.add_attachment(name, mimetype, bytes(stream.data))
+        self.attachments += 1
         return None
 
     def _add_audio(self, stream: av.audio.stream.AudioStream) -> str | None:
