@@ -250,6 +250,7 @@ def test_mkv_to_webm_reencodes_audio_to_opus_and_says_so(tmp_path: Path) -> None
         (".mp4", "auto", "h264"),
         (".mov", "auto", "h264"),
         (".mov", "prores", "prores"),
+        (".mp4", "libx265", "hevc"),
         (".mkv", "auto", "h264"),
         (".webm", "auto", "vp9"),
         (".webm", "av1", "av1"),
@@ -268,6 +269,8 @@ def test_every_output_extension_gets_a_fitting_codec(ext: str, codec: str, expec
         video = c.streams.video[0]
         assert video.codec_context.name.startswith(expected) or expected in video.codec_context.name
         assert len(c.streams.audio) == 1
+        if expected == "hevc":
+            assert video.codec_context.codec_tag == "hvc1"
         if ext == ".avi":  # a correct constant rate: one tick per frame
             assert video.time_base == Fraction(1, 48) and video.average_rate == 48 and video.frames == 16
 
@@ -343,3 +346,33 @@ def test_parallel_segment_encoders_keep_start_and_rate(ext: str, tmp_path: Path)
 def job_with_workers(src: Path, out: Path, workers: int):
     opts = JobOptions(model="blend", device="cpu", encode_workers=workers)
     return run_job(src, out, opts), []
+
+
+def test_mp4_tags_handler_language_and_creation_time_are_kept(tmp_path: Path) -> None:
+    src = tmp_path / "tags.mp4"
+    with av.open(str(src), "w") as out:
+        out.metadata["creation_time"] = "2024-05-01T12:34:56.000000Z"
+        out.metadata["title"] = "Holiday"
+        video = out.add_stream("libx264", rate=24)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        video.metadata["handler_name"] = "Camera"
+        tone = out.add_stream("aac", rate=48000)
+        tone.layout = "mono"
+        tone.metadata["language"] = "spa"
+        tone.metadata["handler_name"] = "Microphone"
+        for i, rgb in enumerate(moving_frames(6)):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+            frame.pts = i
+            out.mux(video.encode(frame))
+        out.mux(video.encode())
+        silence = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="flt", layout="mono")
+        silence.sample_rate, silence.pts = 48000, 0
+        out.mux(tone.encode(silence))
+        out.mux(tone.encode())
+    job(src, tmp_path / "out.mp4")
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        assert c.metadata["creation_time"].startswith("2024-05-01T12:34:56")
+        assert c.metadata["title"] == "Holiday"
+        assert c.streams.video[0].metadata["handler_name"] == "Camera"
+        assert c.streams.audio[0].metadata["language"] == "spa"
+        assert c.streams.audio[0].metadata["handler_name"] == "Microphone"

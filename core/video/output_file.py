@@ -208,6 +208,8 @@ class OutputFile:
             raise OutputError(f"The {output.suffix} container cannot hold {codec} video; use .mkv.")
         stream = container.add_stream(codec, rate=setup.rate, options=dict(setup.options))
         setup.configure(stream.codec_context)
+        if kind is not None and kind.format in ("mp4", "mov") and codec in ("libx265", "hevc_nvenc"):
+            stream.codec_context.codec_tag = "hvc1"  # the HEVC tag Apple players require
         stream.time_base = setup.time_base
         if self.source.rotation:
             stream.set_display_rotation(self.source.rotation)
