@@ -92,13 +92,21 @@ def resolve_codec(name: str) -> str:
     return choice
 
 
-def codec_options(codec: str, crf: int | None, preset: str | None) -> dict[str, str] | None:
-    """libav options for VP9, AV1 and ProRes from the user's --crf/--preset, else None."""
+def codec_options(codec: str, crf: int | None, preset: str | None, notes: list[str]) -> dict[str, str] | None:
+    """libav options for VP9, AV1 and ProRes from the user's --crf/--preset, else None.
+
+    VP9's --preset is its cpu-used (0 slowest to 8), AV1's its preset (0 to 13); ProRes has
+    neither (the profile is 422 HQ).
+    """
     defaults = DEFAULT_OPTIONS.get(codec)
     if defaults is None:
         return None
     options = dict(defaults)
-    if crf is not None and "crf" in options:
+    if codec == "prores_ks":
+        if crf is not None or preset is not None:
+            notes.append("ProRes has a fixed quality (422 HQ); --crf and --preset are ignored")
+        return options
+    if crf is not None:
         options["crf"] = str(crf)
     if preset is not None:
         options["cpu-used" if codec == "libvpx-vp9" else "preset"] = preset

@@ -69,7 +69,7 @@ def choose_pix_fmt(
 
 def encoder_options(codec: str, settings: EncoderSettings, notes: list[str]) -> dict[str, str]:
     """libav options for the encoder from the user's settings and framedeck's defaults."""
-    chosen = codec_options(codec, settings.crf, settings.preset)  # VP9, AV1, ProRes
+    chosen = codec_options(codec, settings.crf, settings.preset, notes)  # VP9, AV1, ProRes
     if chosen is not None:
         return chosen
     if codec == "ffv1":
