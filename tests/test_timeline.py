@@ -55,3 +55,11 @@ def test_index_timing_takes_the_given_slots_and_missing_timestamps() -> None:
     assert [p for p, _ in placed(timeline, [1, 4, 3, 2], slots=[0, 1, 3, None])] == [0, 1, 3, 4]
     raw = Timeline(Fraction(1, 1200000), Fraction(24), DamageReport("in.h264"))
     assert [p for p, _ in placed(raw, [None, None, None])] == [0, 50000, 100000]
+
+
+def test_a_nominal_rate_twice_the_real_one_is_no_damage() -> None:
+    """Interlaced input whose header gives the field rate: frames come at half the nominal rate."""
+    report = DamageReport("in.ts")
+    timeline = Timeline(Fraction(1, 90000), Fraction(50), report)
+    got = placed(timeline, [i * 3600 for i in range(8)])  # 25 frames per second
+    assert [m for _, m in got] == [0] * 8 and not report.gaps

@@ -314,7 +314,7 @@ class FrameReader:
                 return tail
         if timeline.index_timing:
             return timeline.nominal
-        return last.duration or (timeline.recent[-1] if len(timeline.recent) > 1 else timeline.nominal)
+        return last.duration or (timeline.recent[-1] if timeline.recent else timeline.nominal)
 
     def _check_complete(
         self,

@@ -22,6 +22,7 @@ from fractions import Fraction
 GAP_FACTOR = 1.5  # a gap over 1.5x the usual spacing has lost at least one frame
 REGULAR_SPREAD = 0.1  # recent spacings within 10% of each other: a constant-rate stream
 WINDOW = 16  # recent spacings that define the usual one
+MIN_SEEN = 2  # spacings seen before a gap can be judged
 LISTED = 3  # times named in one warning before "and N more"
 
 
@@ -129,7 +130,9 @@ class Timeline:
         self.last: int | None = None
         self.last_duration: int | None = None
         self.error_pending = False
-        self.recent: deque[int] = deque([self.nominal], maxlen=WINDOW)
+        # spacings seen so far; the nominal rate is not trusted for gaps (a field rate, an
+        # average over pauses), so the first frames only teach the usual spacing
+        self.recent: deque[int] = deque(maxlen=WINDOW)
 
     def seconds(self, pts: int) -> float:
         return float(pts * self.time_base)
@@ -154,10 +157,10 @@ class Timeline:
             self.start = self.last + self.nominal - self.count * self.nominal
             return self._accept(self.start + self.count * self.nominal, duration, 0)
         delta = pts - self.last
-        usual = statistics.median(self.recent)
-        regular = max(self.recent) <= (1 + REGULAR_SPREAD) * min(self.recent)
         missing = 0
-        if delta > GAP_FACTOR * usual and (regular or self.error_pending):
+        usual = statistics.median(self.recent) if self.recent else self.nominal
+        regular = len(self.recent) >= MIN_SEEN and max(self.recent) <= (1 + REGULAR_SPREAD) * min(self.recent)
+        if delta > GAP_FACTOR * usual and (regular or (self.error_pending and self.recent)):
             missing = max(1, round(delta / usual) - 1)
             self.report.gaps.append(Gap(self.seconds(self.last), self.seconds(pts), missing))
         else:
