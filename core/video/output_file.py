@@ -1,8 +1,9 @@
 """What both video writers share: the temporary output file, the encoder setup, frame conversion.
 
 :class:`OutputFile` is the hidden file beside the destination that a writer encodes into: it
-opens the container with one video stream and the source's other streams (see
-core/video/streams.py), interleaves them with the video packets, and is either committed (closed, fsynced, renamed into place) or discarded.
+opens the container (the one the extension names, see core/video/containers.py) with one
+video stream and the source's other streams (core/video/streams.py), interleaves them with
+the video packets, and is either committed (closed, fsynced, renamed into place) or discarded.
 """
 
 from __future__ import annotations
