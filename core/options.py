@@ -37,6 +37,7 @@ class JobOptions:
     colour: str = "auto"  # auto | device | cpu: where YUV<->RGB conversion runs
     cuda_graphs: bool = True  # replay RIFE 4.x forwards as CUDA graphs on CUDA
     offline: bool = False  # --model auto never downloads weights; flow when none are cached
+    strict: bool = False  # any damage in the input (lost frames, undecodable packets) fails the job
 
     def validate(self) -> None:
         """Raise OptionError with one sentence if the options contradict or are out of range."""
