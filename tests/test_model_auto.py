@@ -157,7 +157,10 @@ def test_a_job_says_what_it_chose_first_and_in_its_summary(tmp_path, capsys):
     clip = write_clip(tmp_path / "clip.mp4", 64, 36, 12, 0.5, audio=False)
     assert main(["run", str(clip), "-o", str(tmp_path / "out.mp4"), "--device", "cpu"]) == 0
     captured = capsys.readouterr()  # progress lines on stderr, the summary on stdout
-    assert captured.err.splitlines()[0] == "model flow, fp32 on cpu (flow: --device cpu)"  # first
+    lines = captured.err.splitlines()
+    said_at = lines.index("model flow, fp32 on cpu (flow: --device cpu)")  # once, before the job
+    started_at = next(i for i, line in enumerate(lines) if line.startswith(f"{clip} -> "))
+    assert said_at < started_at and sum("(flow: --device cpu)" in line for line in lines) == 1
     assert captured.out.rstrip().endswith("; model flow, fp32 on cpu (flow: --device cpu)")
 
 
