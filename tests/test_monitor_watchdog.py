@@ -12,6 +12,7 @@ from monitor.actions import CommandAction
 from monitor.events import (
     CountdownTick,
     StoppingInstance,
+    UploadFinished,
     UploadProgress,
     VerificationCheck,
     WatchStateChanged,
@@ -31,7 +32,7 @@ def setup(tmp_path: Path):
     runner = RecordingRunner()
 
     def make(storage=None, **kwargs) -> Watchdog:
-        options = {"confirm": 3, "check_interval": 5.0, "countdown": 10.0}
+        options = {"confirm": 3, "check_interval": 5.0, "countdown": 10.0, "expect": 1}
         options.update(kwargs)
         return Watchdog(
             storage or FileStorage(tmp_path / "remote", clock),
@@ -108,19 +109,30 @@ def test_live_stop_runs_the_action_once(setup):
     assert len(recorder.of(StoppingInstance)) == 1 and not recorder.of(StoppingInstance)[0].dry_run
 
 
-def test_local_file_changed_after_upload_never_stops(setup):
-    make, local, clock, recorder, runner, _tmp = setup
-    watchdog = make(dry_run=False, countdown=0)
+def test_local_file_changed_after_upload_is_uploaded_again_before_any_stop(setup):
+    make, local, clock, recorder, runner, tmp = setup
+    watchdog = make(dry_run=False, countdown=0, settle=4.0)
     watchdog.file_ready(local)
     watchdog.step()  # uploads
     assert watchdog.state is WatchState.VERIFYING
+    first_id = watchdog.file_id
     write_random(local, 150_000)  # same size, other bytes
-    drive(watchdog, clock, steps=100)
-    assert watchdog.state is WatchState.VERIFYING and watchdog.verified == 0
-    checks = recorder.of(VerificationCheck)
-    assert len(checks) >= 5 and not any(c.passed for c in checks)
-    assert "sha1" in checks[-1].reason
+    changed_at = len(recorder.events)
+    drive(watchdog, clock, steps=8)  # the change is noticed; nothing is stopped
     assert runner.calls == [] and not recorder.of(StoppingInstance)
+    assert not any(c.passed for c in recorder.events[changed_at:] if isinstance(c, VerificationCheck))
+    drive(watchdog, clock, steps=200)
+    assert watchdog.state is WatchState.STOPPED and runner.calls == [["stop-my-box", "--now"]]
+    uploads = recorder.of(UploadFinished)
+    assert len(uploads) == 2 and uploads[1].file_id != first_id  # a new version
+    assert (tmp / "remote" / "result.mp4").read_bytes() == local.read_bytes()
+    # every check after the change and before the new upload failed; the K passes came after it
+    after = recorder.events[changed_at:]
+    second = after.index(uploads[1])
+    assert not any(e.passed for e in after[:second] if isinstance(e, VerificationCheck))
+    assert [e.count for e in after[second:] if isinstance(e, VerificationCheck)] == [1, 2, 3]
+    logs = " ".join(e.message for e in recorder.of(LogRecord))
+    assert "uploaded again" in logs
 
 
 def test_remote_missing_or_replaced_never_stops(setup):
