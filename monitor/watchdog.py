@@ -416,7 +416,7 @@ class Watchdog:
                 seen = self.scanner.scan()
             except OSError as exc:
                 self._say_once("scan", "warning", f"cannot list {self.scanner.folder}: {exc.strerror or exc}")
-        for path, signature in seen.items():
+        for path, signature in sorted(seen.items()):
             if self.file_set.get(path) is None:
                 self._discover(path, signature, now)
         for tracked in self.file_set:

@@ -12,8 +12,8 @@ from monitor.errors import CredentialsError, TargetError
 from monitor.finished_file import FolderScanner, Signature, is_candidate, signature_of
 from monitor.states import WatchState
 from monitor.storage_file import FileStorage
-from monitor.tracked_files import FileState
 from monitor.targets import parse_target
+from monitor.tracked_files import FileState
 from tests.monitor_helpers import FakeClock, RecordingRunner, folder_watchdog, step_for
 
 KEY = "K005abcdefghijklmnopqrstuvwxyz0123"
