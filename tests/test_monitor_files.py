@@ -305,3 +305,23 @@ def test_a_read_back_that_differs_makes_the_file_go_up_again(tmp_path):
     assert len(recorder.of(UploadFinished)) == 2
     assert "but the local file has" in recorder.log()
     assert stored.read_bytes() == result.read_bytes()
+
+
+def test_verify_only_with_read_back_waits_for_the_other_tools_upload(tmp_path):
+    account = sim_account()
+    clock, runner = FakeClock(), RecordingRunner()
+    storage = B2Storage.connect(
+        B2Credentials(account.key_id, account.key), BUCKET, "renders", api_factory=account.factory, clock=clock
+    )
+    (tmp_path / "in").mkdir()
+    recorder = StampedRecorder(clock)
+    watchdog = folder_watchdog(tmp_path / "in", storage, clock, runner, on_event=recorder, idle=1.0,
+                               verify_only=True, verify_download=True)
+    local = write_random(tmp_path / "in" / "a.mp4", 20_000)
+    step_for(watchdog, clock, 20.0)
+    assert watchdog.state is WatchState.VERIFYING and runner.calls == []
+    storage.bucket.upload_bytes(local.read_bytes(), "renders/a.mp4")  # the other tool
+    step_for(watchdog, clock, 20.0)
+    assert watchdog.state is WatchState.STOPPED and recorder.of(UploadFinished) == []
+    log = recorder.log()
+    assert "reading it back first" in log and log.index("read back a.mp4: 20000 bytes") < log.index("check passed 1/2")
