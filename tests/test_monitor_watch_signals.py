@@ -96,6 +96,24 @@ def test_sigterm_or_sighup_in_the_countdown_cancels_it_and_says_so(folders, sign
     assert signal.getsignal(signum) is before  # the handler is put back
 
 
+def test_sighup_ignored_by_nohup_stays_ignored(folders):
+    clock, runner = FakeClock(), RecordingRunner()
+    out = io.StringIO()
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        def sleep(seconds: float) -> None:
+            clock.sleep(seconds)
+            if "[countdown]" in out.getvalue():
+                os.kill(os.getpid(), signal.SIGHUP)
+
+        code = watch.handle(parse(live(folders, "--countdown", "5")), env={}, out=out, clock=clock, sleep=sleep,
+                            runner=runner, use_watchfiles=False)
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, before)
+    assert code == 0 and runner.calls == [["stop-box", "--hard"]] and "SIGHUP" not in out.getvalue()
+
+
 def test_sigterm_after_the_stop_was_sent_says_it_goes_ahead(folders):
     calls: list[list[str]] = []
 

@@ -171,7 +171,8 @@ def _work_over(args: argparse.Namespace, done_file: Path | None) -> str:
 
 @contextlib.contextmanager
 def _signals_cancel(watchdog) -> Iterator[None]:
-    """SIGTERM and SIGHUP tell the watchdog (it cancels, or says the stop was already sent)."""
+    """SIGTERM and SIGHUP tell the watchdog (it cancels, or says the stop was already sent).
+    A signal that was ignored when framedeck started (``nohup``) stays ignored."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -179,7 +180,8 @@ def _signals_cancel(watchdog) -> Iterator[None]:
     def on_signal(signum: int, frame: object) -> None:
         watchdog.signal_received(signal.Signals(signum).name)
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    wanted = [sig for sig in (signal.SIGTERM, signal.SIGHUP) if signal.getsignal(sig) is not signal.SIG_IGN]
+    previous = {sig: signal.signal(sig, on_signal) for sig in wanted}
     try:
         yield
     finally:
