@@ -260,18 +260,21 @@ class Watchdog:
                 self._log("warning", f"ignoring {path}: it is not a file")
                 return
             tracked = self.file_set.get(path)
-            if tracked is not None and tracked.state is not FileState.SETTLING and tracked.signature == signature:
+            if tracked is None:
+                tracked = self._restored(path, signature, now)
+                if tracked is None:
+                    tracked = self.file_set.add(path, signature, FileState.QUEUED, now)
+                    self._queue(tracked, now)
+            elif tracked.state is FileState.UPLOADING or (
+                tracked.state is not FileState.SETTLING and tracked.signature == signature
+            ):
                 self._log("info", f"{path.name} is already {tracked.state.value}")
                 return
-            if tracked is None:
-                tracked = self._restored(path, signature, now) or self.file_set.add(
-                    path, signature, FileState.QUEUED, now
-                )
-            tracked.signature = signature
+            else:  # handed over again with new bytes: upload it again
+                tracked.signature = signature
+                self._queue(tracked, now)
             self._last_activity = now
             self._current = tracked
-            if tracked.state is not FileState.VERIFYING:
-                self._queue(tracked, now)
             self._settle_state(now)
 
     def producer_done(self) -> None:

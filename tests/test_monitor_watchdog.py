@@ -287,3 +287,22 @@ def test_failed_stop_command_is_reported(setup):
     drive(watchdog, clock)
     assert watchdog.state is WatchState.FAILED
     assert "exited with status 1: permission denied" in watchdog.message
+
+
+def test_every_handed_file_is_uploaded_and_the_producer_ends_the_work(setup):
+    make, local, clock, recorder, runner, tmp = setup
+    watchdog = make(dry_run=False, countdown=0, expect=None, idle=None)
+    other = write_random(tmp / "second.mp4", 20_000)
+    watchdog.file_ready(local)
+    watchdog.file_ready(other)
+    watchdog.file_ready(local)  # the same file again: nothing new
+    drive(watchdog, clock, steps=100)
+    assert watchdog.state is WatchState.VERIFIED and runner.calls == []  # the producer is not done
+    assert len(recorder.of(UploadFinished)) == 2
+    watchdog.producer_done()
+    drive(watchdog, clock)
+    assert watchdog.state is WatchState.STOPPED and runner.calls == [["stop-my-box", "--now"]]
+    assert "2 file(s) in" in watchdog.stop_reason and "the producer is done" in watchdog.stop_reason
+    write_random(local, 1_000)
+    watchdog.file_ready(local)  # too late: said, ignored
+    assert any("ignoring" in e.message for e in recorder.of(LogRecord))
