@@ -75,12 +75,13 @@ from monitor.events import (
     WatchEvent,
     WatchStateChanged,
 )
+from monitor.file_tracker import FileTracker
 from monitor.finished_file import FolderScanner, Signature, signature_of
 from monitor.hashing import file_sha1
 from monitor.open_writers import WriterProbe
 from monitor.redact import Redactor
 from monitor.sentinel import write_sentinel
-from monitor.state_store import StateStore, VerifiedRecord
+from monitor.state_store import StateStore
 from monitor.states import FINAL_STATES, STOPPABLE_STATES, WatchState
 from monitor.stop_report import file_line, file_record
 from monitor.stop_rule import StopRule
@@ -154,9 +155,6 @@ class Watchdog:
         self.dry_run = dry_run
         self.settle = settle
         self.rule = StopRule(expect, Path(done_file) if done_file else None, idle)
-        self.scanner = scanner
-        self.state_store = state_store
-        self.writer_probe = writer_probe
         self.verify_download = verify_download
         self.on_event = on_event
         self.clock = clock
@@ -189,13 +187,26 @@ class Watchdog:
         self._signal: str | None = None
         self._held = False
         self._current: TrackedFile | None = None
-        self._last_activity = 0.0
         self._rule_reason = ""
         self._countdown_end = 0.0
         self._last_tick: int | None = None
         self._poll_until: float | None = None
         self._next_poll = 0.0
         self._said: set[str] = set()
+        self.tracker = FileTracker(
+            self.file_set,
+            remote_name=storage.remote_name,
+            target=self.target,
+            required=confirm,
+            settle=settle,
+            verify_only=verify_only,
+            verify_download=verify_download,
+            scanner=scanner,
+            writer_probe=writer_probe,
+            state_store=state_store,
+            log=self._log,
+            say_once=self._say_once,
+        )
 
     # -- read-only views ---------------------------------------------------------------------
 
@@ -254,28 +265,10 @@ class Watchdog:
                 return
             self._start()
             now = self.clock()
-            path = Path(path).absolute()
-            signature = signature_of(path)
-            if signature is None:
-                self._log("warning", f"ignoring {path}: it is not a file")
-                return
-            tracked = self.file_set.get(path)
-            if tracked is None:
-                tracked = self._restored(path, signature, now)
-                if tracked is None:
-                    tracked = self.file_set.add(path, signature, FileState.QUEUED, now)
-                    self._queue(tracked, now)
-            elif tracked.state is FileState.UPLOADING or (
-                tracked.state is not FileState.SETTLING and tracked.signature == signature
-            ):
-                self._log("info", f"{path.name} is already {tracked.state.value}")
-                return
-            else:  # handed over again with new bytes: upload it again
-                tracked.signature = signature
-                self._queue(tracked, now)
-            self._last_activity = now
-            self._current = tracked
-            self._settle_state(now)
+            tracked = self.tracker.hand(Path(path).absolute(), now)
+            if tracked is not None:
+                self._current = tracked
+                self._settle_state(now)
 
     def producer_done(self) -> None:
         """No more files will come: stop once every file seen is verified."""
@@ -376,7 +369,7 @@ class Watchdog:
                 else:
                     return
             else:
-                self._observe(now)
+                self.tracker.observe(now)
                 if self._gave_up(now):
                     return
                 job = self._next_job(now)
@@ -396,139 +389,15 @@ class Watchdog:
         if self._started:
             return
         self._started = True
-        self._last_activity = self.clock()
         recover = getattr(self.storage, "recover", None)
         if recover is not None and not self.verify_only:
             try:
                 recover(lambda text: self._log("info", text))
             except Exception as exc:
                 self._log("warning", f"could not tidy the target: {exc}")
-        if self.state_store is not None:
-            records = self.state_store.load()
-            if self.state_store.problem:
-                self._log("warning", self.state_store.problem)
-            elif records:
-                self._log("info", f"state file {self.state_store.path}: {len(records)} verified file(s) from before")
+        self.tracker.start(self.clock())
         if self.state is WatchState.IDLE:
             self._set_state(WatchState.WAITING, "waiting for finished files")
-
-    def _observe(self, now: float) -> None:
-        seen: dict[Path, Signature] = {}
-        if self.scanner is not None:
-            try:
-                seen = self.scanner.scan()
-            except OSError as exc:
-                self._say_once("scan", "warning", f"cannot list {self.scanner.folder}: {exc.strerror or exc}")
-        for path, signature in sorted(seen.items()):
-            if self.file_set.get(path) is None:
-                self._discover(path, signature, now)
-        for tracked in self.file_set:
-            signature = seen.get(tracked.path) or signature_of(tracked.path)
-            if signature is None:
-                self._vanished(tracked)
-            elif signature != tracked.signature:
-                self._changed(tracked, signature, now)
-        settled = self.file_set.settled(now, self.settle)
-        if settled:
-            self._promote(settled, now)
-
-    def _discover(self, path: Path, signature: Signature, now: float) -> None:
-        self._last_activity = now
-        if self._restored(path, signature, now) is not None:
-            return
-        self.file_set.add(path, signature, FileState.SETTLING, now)
-        self._log("info", f"found {path.name} ({signature.size} bytes); waiting until it is unchanged for {self.settle:g} s")
-
-    def _restored(self, path: Path, signature: Signature, now: float) -> TrackedFile | None:
-        """A file the state file says was verified, unchanged since: check it, no upload."""
-        record = self.state_store.get(path) if self.state_store is not None else None
-        if record is None:
-            return None
-        same = (record.size, record.mtime_ns, record.inode) == (signature.size, signature.mtime_ns, signature.inode)
-        remote_name = self.storage.remote_name(path)
-        if not same or record.target != self.target or record.remote_name != remote_name:
-            self._log("info", f"{path.name} changed since the state file recorded it; it will be uploaded again")
-            self.state_store.drop(path)
-            return None
-        tracked = self.file_set.add(path, signature, FileState.VERIFYING, now)
-        tracked.remote_name, tracked.file_id, tracked.sha1 = remote_name, record.file_id, record.sha1
-        tracked.uploaded_signature, tracked.restored = signature, True
-        tracked.start_verifying(now, read_back=False)
-        self._log(
-            "info",
-            f"{path.name} was verified before a restart (id {record.file_id}); checking the stored copy "
-            f"{self.required} times, without uploading it again",
-        )
-        return tracked
-
-    def _changed(self, tracked: TrackedFile, signature: Signature, now: float) -> None:
-        old, tracked.signature = tracked.signature, signature
-        self._last_activity = now
-        if tracked.state in (FileState.SETTLING, FileState.EMPTY):
-            tracked.settle(now)
-            return
-        if tracked.state in (FileState.VERIFYING, FileState.VERIFIED):
-            again = "waiting for it to be uploaded again" if self.verify_only else "it will be uploaded again as a new version"
-            self._log(
-                "warning",
-                f"{tracked.name} changed after its upload (size {old.size} -> {signature.size}, "
-                f"mtime or inode too); {again}",
-            )
-            if self.state_store is not None:
-                self.state_store.drop(tracked.path)
-        else:
-            self._log("info", f"{tracked.name} changed again; waiting until it is unchanged for {self.settle:g} s")
-        tracked.settle(now)
-
-    def _vanished(self, tracked: TrackedFile) -> None:
-        if tracked.state in (FileState.SETTLING, FileState.QUEUED, FileState.EMPTY):
-            self.file_set.drop(tracked)
-            self._log("info", f"{tracked.name} is gone before it was uploaded; no longer waiting for it")
-        elif tracked.state is FileState.VERIFIED:
-            self._say_once(f"gone:{tracked.path}", "info", f"{tracked.name} was removed locally; its verified copy counts")
-        else:
-            self._say_once(
-                f"gone:{tracked.path}", "warning",
-                f"{tracked.name} vanished while it was {tracked.state.value}; the machine will not stop until it is back",
-            )
-
-    def _promote(self, settled: list[TrackedFile], now: float) -> None:
-        """Settled files: empty ones are set aside, the others queued unless still open for writing."""
-        writers: dict[Path, list[int]] = {}
-        nonempty = [f for f in settled if f.signature.size > 0]
-        if nonempty and self.writer_probe is not None:
-            result = self.writer_probe.probe(f.path for f in nonempty)
-            writers = result.writers
-            if not result.available:
-                self._say_once("proc", "warning", "cannot read /proc to see who writes a file; relying on the settle time alone")
-            elif result.blind:
-                self._say_once(
-                    "blind", "info",
-                    f"cannot see the open files of {result.blind} processes of other users; "
-                    "relying on the settle time for those",
-                )
-        for tracked in settled:
-            if tracked.signature.size == 0:
-                tracked.state = FileState.EMPTY
-                self._log("info", f"{tracked.name} is empty; it is not uploaded unless it grows")
-            elif tracked.path in writers:
-                pids = ", ".join(str(p) for p in writers[tracked.path])
-                self._say_once(
-                    f"open:{tracked.path}:{tracked.signature}", "info",
-                    f"{tracked.name} is unchanged for {self.settle:g} s but still open for writing (pid {pids}); waiting",
-                )
-            else:
-                self._log("info", f"{tracked.name} is finished: unchanged for {self.settle:g} s")
-                self._queue(tracked, now)
-
-    def _queue(self, tracked: TrackedFile, now: float) -> None:
-        tracked.remote_name = self.storage.remote_name(tracked.path)
-        tracked.verified = 0
-        if self.verify_only:
-            tracked.file_id = None
-            tracked.start_verifying(now, read_back=self.verify_download)
-        else:
-            tracked.state = FileState.QUEUED
 
     def _next_job(self, now: float) -> Callable[[], None] | None:
         for tracked in self.file_set.in_state(FileState.VERIFYING):
@@ -695,10 +564,11 @@ class Watchdog:
                 self._log("warning", f"{tracked.name} no longer has the uploaded bytes; it will be uploaded again as a new version")
                 tracked.signature = signature_of(tracked.path) or tracked.signature
                 tracked.settle(now)
+                self.tracker.forget(tracked)
             elif tracked.verified >= self.required:
                 tracked.state = FileState.VERIFIED
-                self._last_activity = now
-                self._remember(tracked)
+                self.tracker.last_activity = now
+                self.tracker.remember(tracked, self.wall())
                 self._log("info", f"{tracked.name} verified {self.required}/{self.required} (id {tracked.file_id})")
             else:
                 self.message = f"verifying {tracked.name} {tracked.verified}/{self.required}: {check.reason}"
@@ -710,7 +580,7 @@ class Watchdog:
             if self._cancel_requested:
                 self._set_state(WatchState.CANCELLED, f"{self._cancel_reason}; the machine will not be stopped")
                 return
-            self._observe(self.clock())  # last look: nothing may have changed since verification
+            self.tracker.observe(self.clock())  # last look: nothing may have changed since verification
             if not self._all_verified():  # defence in depth: never act on an unverified file
                 self._log("warning", f"stop called off: {self.file_set.summary()}; the machine keeps running")
                 self._set_state(self._derived_state(), "not every file is verified any more")
@@ -810,7 +680,7 @@ class Watchdog:
             self._log("warning", f"{self.state.value} called off: {self.file_set.summary()}; the machine keeps running")
         derived = self._derived_state()
         if derived is WatchState.VERIFIED:
-            verdict = self.rule.evaluate(self.file_set, now, self._last_activity)
+            verdict = self.rule.evaluate(self.file_set, now, self.tracker.last_activity)
             if self.state is not WatchState.VERIFIED:
                 self._set_state(
                     WatchState.VERIFIED,
@@ -888,19 +758,6 @@ class Watchdog:
         return f"the stop was already sent ({self.action_description}); it goes ahead and the machine will stop"
 
     # -- helpers (lock held) -----------------------------------------------------------------
-
-    def _remember(self, tracked: TrackedFile) -> None:
-        if self.state_store is None or tracked.sha1 is None or tracked.file_id is None:
-            return
-        s = tracked.signature
-        record = VerifiedRecord(
-            str(tracked.path), s.size, s.mtime_ns, s.inode, tracked.sha1, self.target,
-            tracked.remote_name, tracked.file_id, self.wall(),
-        )
-        try:
-            self.state_store.put(record)
-        except OSError as exc:
-            self._say_once("store", "warning", f"cannot write the state file {self.state_store.path}: {exc.strerror or exc}")
 
     def _sentinel_record(self, stamp: str, when: float, description: str) -> dict[str, object]:
         files = [file_record(f, self.target, self.required) for f in self.file_set]
