@@ -17,9 +17,10 @@ everything is verified again. ``verify_only=True`` skips uploading: another tool
 
 Finished files come from an injected :class:`~monitor.finished_file.FolderScanner` (a file
 counts once its size, mtime and inode stood still for ``settle`` seconds and, on Linux, no
-process holds it open for writing) or are handed over with :meth:`Watchdog.file_ready`.
-An optional :class:`~monitor.state_store.StateStore` remembers verified files across
-restarts; at start the storage removes what a dead earlier upload left behind.
+process holds it open for writing; :mod:`monitor.file_tracker` does the looking) or are
+handed over with :meth:`Watchdog.file_ready`. An optional
+:class:`~monitor.state_store.StateStore` remembers verified files across restarts; at start
+the storage removes what a dead earlier upload left behind.
 
 The watchdog is a plain object with no thread that never sleeps: a driver (the console
 session, ``framedeck watch``) calls :meth:`Watchdog.step` every fraction of a second; the
