@@ -91,10 +91,14 @@ class FileTracker:
         self.last_activity = now
         return tracked
 
-    def forget(self, tracked: TrackedFile) -> None:
-        """Drop a file's record from the state file (its bytes changed)."""
-        if self.state_store is not None:
-            self.state_store.drop(tracked.path)
+    def forget(self, path: Path) -> None:
+        """Drop a file's record from the state file (its bytes changed, or its copy is gone)."""
+        if self.state_store is None:
+            return
+        try:
+            self.state_store.drop(path)
+        except OSError as exc:
+            self.say_once("store", "warning", f"cannot write the state file {self.state_store.path}: {exc.strerror or exc}")
 
     def observe(self, now: float) -> None:
         """One look: new files, changed or vanished ones, and those that have now settled."""
@@ -133,7 +137,7 @@ class FileTracker:
         remote_name = self.remote_name(path)
         if not same or record.target != self.target or record.remote_name != remote_name:
             self.log("info", f"{path.name} changed since the state file recorded it; it will be uploaded again")
-            self.state_store.drop(path)
+            self.forget(path)
             return None
         tracked = self.files.add(path, signature, FileState.VERIFYING, now)
         tracked.remote_name, tracked.file_id, tracked.sha1 = remote_name, record.file_id, record.sha1
@@ -159,8 +163,7 @@ class FileTracker:
                 f"{tracked.name} changed after its upload (size {old.size} -> {signature.size}, "
                 f"mtime or inode too); {again}",
             )
-            if self.state_store is not None:
-                self.state_store.drop(tracked.path)
+            self.forget(tracked.path)
         else:
             self.log("info", f"{tracked.name} changed again; waiting until it is unchanged for {self.settle:g} s")
         tracked.settle(now)

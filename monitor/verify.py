@@ -27,6 +27,7 @@ class CheckResult:
     reason: str
     file_id: str | None  # the id the name resolved to, when it resolved
     local_sha1: str | None = None  # the local file's SHA-1 as read for this check
+    raised: bool = False  # the check could not answer (an error or its time limit), not a mismatch
 
 
 class Verifier:
@@ -51,11 +52,11 @@ class Verifier:
             result = self._compare(local, name, expected_id)
         except Exception as exc:  # fail-safe: any error means "not verified"
             reason = self.redact(f"the check raised {type(exc).__name__}: {exc}".strip())
-            return CheckResult(False, (), reason, None)
+            return CheckResult(False, (), reason, None, raised=True)
         elapsed = self.clock() - started
         if self.timeout is not None and elapsed > self.timeout:
             reason = f"the check took {elapsed:.1f} s, over the {self.timeout:g} s limit"
-            return CheckResult(False, result.comparisons, reason, result.file_id, result.local_sha1)
+            return CheckResult(False, result.comparisons, reason, result.file_id, result.local_sha1, raised=True)
         return result
 
     def _compare(self, local: Path, name: str, expected_id: str | None) -> CheckResult:

@@ -565,7 +565,12 @@ class Watchdog:
                 self._log("warning", f"{tracked.name} no longer has the uploaded bytes; it will be uploaded again as a new version")
                 tracked.signature = signature_of(tracked.path) or tracked.signature
                 tracked.settle(now)
-                self.tracker.forget(tracked)
+                self.tracker.forget(tracked.path)
+            elif not result.passed and not result.raised and tracked.restored and not tracked.uploads and not self.verify_only:
+                self._log("warning", f"the stored copy of {tracked.name} from before the restart does not check out; uploading it again")
+                tracked.restored = False
+                tracked.state = FileState.QUEUED
+                self.tracker.forget(tracked.path)
             elif tracked.verified >= self.required:
                 tracked.state = FileState.VERIFIED
                 self.tracker.last_activity = now

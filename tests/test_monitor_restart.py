@@ -109,6 +109,26 @@ def test_a_file_changed_while_the_watchdog_was_down_is_uploaded_again(tmp_path):
     assert any("changed since the state file" in getattr(e, "message", "") for e in recorder.events)
 
 
+def test_a_restored_file_whose_stored_copy_is_gone_is_uploaded_again(tmp_path):
+    watch, out = tmp_path / "in", tmp_path / "out"
+    watch.mkdir()
+    out.mkdir()
+    local = write_random(watch / "a.mp4", 20_000)
+    clock, runner = FakeClock(), RecordingRunner()
+    store = watch / STATE_NAME
+    watchdog = folder_watchdog(watch, FileStorage(out, clock), clock, runner, idle=1.0, state_store=StateStore(store))
+    step_for(watchdog, clock, 20.0)
+    assert watchdog.state is WatchState.STOPPED
+    (out / "a.mp4").unlink()  # someone emptied the target meanwhile
+    clock, runner, recorder = FakeClock(), RecordingRunner(), Recorder()
+    again = folder_watchdog(watch, FileStorage(out, clock), clock, runner, idle=1.0, on_event=recorder,
+                            state_store=StateStore(store))
+    step_for(again, clock, 30.0)
+    assert again.state is WatchState.STOPPED and runner.calls == [["stop-the-box"]]
+    assert len(recorder.of(UploadFinished)) == 1 and (out / "a.mp4").read_bytes() == local.read_bytes()
+    assert any("does not check out" in getattr(e, "message", "") for e in recorder.events)
+
+
 def test_an_unreadable_state_file_is_said_and_ignored(tmp_path):
     watch = tmp_path / "in"
     watch.mkdir()
