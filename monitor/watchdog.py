@@ -761,7 +761,7 @@ class Watchdog:
     def _already_sent(self) -> str:
         if self.dry_run:
             return "the dry run already reached the stop; nothing is stopped, the sentinel says what would run"
-        return f"the stop was already sent ({self.action_description}); it goes ahead and the machine will stop"
+        return f"the stop was already sent ({self.action_description}); it is not taken back: expect the machine to stop"
 
     # -- helpers (lock held) -----------------------------------------------------------------
 

@@ -54,7 +54,7 @@ def test_ctrl_c_while_the_stop_command_runs_says_the_stop_was_sent(folders):
     code, text = handle(live(folders, "--countdown", "0"), runner)
     assert code == 130 and calls == [["stop-box", "--hard"]]
     last = text.strip().splitlines()[-1]
-    assert "the stop was already sent (stop-box --hard)" in last and "the machine will stop" in last
+    assert "the stop was already sent (stop-box --hard)" in last and "expect the machine to stop" in last
     assert "will not be stopped" not in text
 
 
@@ -124,7 +124,7 @@ def test_sigterm_after_the_stop_was_sent_says_it_goes_ahead(folders):
 
     code, text = handle(live(folders, "--countdown", "0"), runner)
     assert code == 0 and calls == [["stop-box", "--hard"]]
-    assert "SIGTERM received: the stop was already sent (stop-box --hard); it goes ahead" in text
+    assert "SIGTERM received: the stop was already sent (stop-box --hard); it is not taken back" in text
     assert "will not be stopped" not in text
 
 
