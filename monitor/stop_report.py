@@ -1,4 +1,4 @@
-"""What the watchdog writes down about its files: sentinel records and per-file log lines."""
+"""What the watchdog writes down when it stops: the reason, the sentinel record, per-file lines."""
 
 from __future__ import annotations
 
@@ -42,3 +42,39 @@ def file_line(tracked: TrackedFile, required: int) -> str:
         f"SHA-1 {tracked.sha1 or '?'}, id {tracked.file_id or '?'}, {tracked.state.value} "
         f"{tracked.verified}/{required}{how}"
     )
+
+
+def stop_reason(verified: list[TrackedFile], target: str, required: int, rule: str, why: str) -> str:
+    """``2 file(s) in TARGET verified 3/3: a (id ..), b (id ..); RULE; WHY`` (ten names at most)."""
+    names = ", ".join(f"{f.remote_name} (id {f.file_id})" for f in verified[:10])
+    more = f" and {len(verified) - 10} more" if len(verified) > 10 else ""
+    return (
+        f"{len(verified)} file(s) in {target} verified {required}/{required}: "
+        f"{names}{more}; {rule + '; ' if rule else ''}{why}"
+    )
+
+
+def sentinel_record(
+    *,
+    stamp: str,
+    when: float,
+    reason: str,
+    action: str,
+    provider: str,
+    files: list[TrackedFile],
+    latest: TrackedFile | None,
+    target: str,
+    required: int,
+) -> dict[str, object]:
+    """The dry-run sentinel: when, why, the action that would run, and every file's record
+    (``verification`` repeats the file verified last, as older readers expect one record)."""
+    return {
+        "time": stamp,
+        "unix_time": when,
+        "reason": reason,
+        "dry_run": True,
+        "action": action,
+        "provider": provider,
+        "files": [file_record(f, target, required) for f in files],
+        "verification": file_record(latest, target, required) if latest else None,
+    }

@@ -84,7 +84,7 @@ from monitor.redact import Redactor
 from monitor.sentinel import write_sentinel
 from monitor.state_store import StateStore
 from monitor.states import FINAL_STATES, STOPPABLE_STATES, WatchState
-from monitor.stop_report import file_line, file_record
+from monitor.stop_report import file_line, sentinel_record, stop_reason
 from monitor.stop_rule import StopRule
 from monitor.storage_base import Storage
 from monitor.tracked_files import FileSet, FileState, TrackedFile
@@ -603,7 +603,10 @@ class Watchdog:
             self._emit(LogRecord("warning", line, when))
             for tracked in self.file_set:
                 self._log("info", "  " + file_line(tracked, self.required))
-            record = self._sentinel_record(stamp, when, description)
+            record = sentinel_record(
+                stamp=stamp, when=when, reason=self.stop_reason, action=description, provider=self.action.name,
+                files=self.files, latest=self._current, target=self.target, required=self.required,
+            )
         if dry_run:
             try:
                 write_sentinel(self.sentinel_path, record)
@@ -734,14 +737,7 @@ class Watchdog:
             self._begin_stop(f"countdown of {self.countdown:g} s elapsed")
 
     def _begin_stop(self, why: str) -> bool:
-        verified = self.file_set.verified
-        names = ", ".join(f"{f.remote_name} (id {f.file_id})" for f in verified[:10])
-        more = f" and {len(verified) - 10} more" if len(verified) > 10 else ""
-        rule = self._rule_reason
-        self.stop_reason = (
-            f"{len(verified)} file(s) in {self.target} verified {self.required}/{self.required}: "
-            f"{names}{more}; {rule + '; ' if rule else ''}{why}"
-        )
+        self.stop_reason = stop_reason(self.file_set.verified, self.target, self.required, self._rule_reason, why)
         self.countdown_remaining = None
         self._set_state(WatchState.STOPPING, why)
         return True
@@ -764,19 +760,6 @@ class Watchdog:
         return f"the stop was already sent ({self.action_description}); it is not taken back: expect the machine to stop"
 
     # -- helpers (lock held) -----------------------------------------------------------------
-
-    def _sentinel_record(self, stamp: str, when: float, description: str) -> dict[str, object]:
-        files = [file_record(f, self.target, self.required) for f in self.file_set]
-        return {
-            "time": stamp,
-            "unix_time": when,
-            "reason": self.stop_reason,
-            "dry_run": True,
-            "action": description,
-            "provider": self.action.name,
-            "files": files,
-            "verification": file_record(self._current, self.target, self.required) if self._current else None,
-        }
 
     def _say_once(self, key: str, level: str, message: str) -> None:
         if key not in self._said:
