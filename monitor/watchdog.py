@@ -691,9 +691,10 @@ class Watchdog:
         if derived is WatchState.VERIFIED:
             verdict = self.rule.evaluate(self.file_set, now, self.tracker.last_activity)
             if self.state is not WatchState.VERIFIED:
+                waiting = "" if verdict.ready or self._held else f"; {verdict.reason}"
                 self._set_state(
                     WatchState.VERIFIED,
-                    f"{len(self.file_set.verified)} file(s) verified {self.required}/{self.required}",
+                    f"{len(self.file_set.verified)} file(s) verified {self.required}/{self.required}{waiting}",
                 )
             if self._held:
                 return
