@@ -70,14 +70,14 @@ from monitor.events import (
     CountdownTick,
     StopOutcome,
     StoppingInstance,
-    UploadFinished,
     UploadProgress,
     VerificationCheck,
     WatchEvent,
     WatchStateChanged,
 )
+from monitor.file_outcomes import FileOutcomes
 from monitor.file_tracker import FileTracker
-from monitor.finished_file import FolderScanner, Signature, signature_of
+from monitor.finished_file import FolderScanner, Signature
 from monitor.hashing import file_sha1
 from monitor.open_writers import WriterProbe
 from monitor.redact import Redactor
@@ -207,6 +207,17 @@ class Watchdog:
             state_store=state_store,
             log=self._log,
             say_once=self._say_once,
+        )
+        self.outcomes = FileOutcomes(
+            self.tracker,
+            required=confirm,
+            check_interval=check_interval,
+            verify_only=verify_only,
+            verify_download=verify_download,
+            log=self._log,
+            emit=self._emit,
+            redact=self.redact,
+            wall=wall,
         )
 
     # -- read-only views ---------------------------------------------------------------------
@@ -441,17 +452,13 @@ class Watchdog:
         deadline = None if self.upload_timeout is None else self.clock() + self.upload_timeout
         try:
             remote = self.uploader.upload(tracked.path, tracked.remote_name, self._on_progress, deadline)
-        except _Cancelled:
-            with self._lock:
-                self._set_state(WatchState.CANCELLED, f"{self._cancel_reason}: upload cancelled; the machine will not be stopped")
-            return
         except Exception as exc:
             with self._lock:
-                if self._cancel_requested:
-                    self._set_state(WatchState.CANCELLED, f"{self._cancel_reason}: upload cancelled; the machine will not be stopped")
-                elif signature_of(tracked.path) != before:
-                    self._log("warning", f"the upload of {tracked.name} failed while the file changed: {exc}")
-                    tracked.settle(self.clock())
+                if isinstance(exc, _Cancelled) or self._cancel_requested:
+                    self._set_state(
+                        WatchState.CANCELLED, f"{self._cancel_reason}: upload cancelled; the machine will not be stopped"
+                    )
+                elif self.outcomes.upload_failed(tracked, before, exc, self.clock()):
                     self._settle_state(self.clock())
                 else:
                     self._fail(f"upload of {tracked.name} failed: {exc}")
@@ -460,19 +467,9 @@ class Watchdog:
             if self._cancel_requested:
                 self._set_state(WatchState.CANCELLED, f"{self._cancel_reason} after the upload; the machine will not be stopped")
                 return
-            now = self.clock()
-            tracked.uploads += 1
-            tracked.file_id, tracked.sha1, tracked.uploaded_signature = remote.file_id, remote.sha1, before
             self.uploaded = self.upload_total = remote.size
-            self._emit(UploadFinished(str(tracked.path), remote.name, remote.file_id, remote.size, remote.sha1 or ""))
-            version = f", version {tracked.uploads}" if tracked.uploads > 1 else ""
-            self._log("info", f"uploaded {tracked.path} as {remote.name} ({remote.size} bytes, id {remote.file_id}{version})")
-            if signature_of(tracked.path) != before:
-                self._log("warning", f"{tracked.name} changed during its upload; it will be uploaded again")
-                tracked.settle(now)
-            else:
-                tracked.start_verifying(now, read_back=self.verify_download)
-            self._settle_state(now)
+            self.outcomes.uploaded(tracked, remote, before, self.clock())
+            self._settle_state(self.clock())
 
     def _on_progress(self, done: int, total: int, rate: float | None, eta: float | None) -> None:
         if self._cancel_requested:
@@ -482,104 +479,29 @@ class Watchdog:
 
     def _read_back(self, tracked: TrackedFile) -> None:
         assert tracked.file_id is not None
+        remote = local = None
         problem = ""
         try:
             remote = self.storage.read_back(tracked.file_id)  # type: ignore[attr-defined]
             local = file_sha1(tracked.path)
         except Exception as exc:
-            remote = local = None
             problem = self.redact(f"{type(exc).__name__}: {exc}")
         with self._lock:
-            if tracked.state is not FileState.VERIFYING or self.finished:
-                return
-            now = self.clock()
-            if remote is None:
-                self._log("warning", f"reading back {tracked.name} failed ({problem}); trying again")
-                tracked.next_check = now + self.check_interval
-                tracked.file_id = None if self.verify_only else tracked.file_id
-            elif remote == local and (tracked.sha1 is None or tracked.sha1 == remote[1]):
-                tracked.read_back_pending = False
-                tracked.sha1 = remote[1]
-                tracked.next_check = now
-                self._log("info", f"read back {tracked.name}: {remote[0]} bytes, SHA-1 {remote[1]} matches the local file")
-            else:
-                self._log(
-                    "warning",
-                    f"read back {tracked.name}: {remote[0]} bytes, SHA-1 {remote[1]}, but the local file has "
-                    f"{local[0]} bytes, SHA-1 {local[1]}",  # type: ignore[index]
-                )
-                if local != (tracked.signature.size, tracked.sha1) and tracked.sha1 is not None:
-                    tracked.settle(now)  # the local file changed: settle, then upload again
-                elif self.verify_only:
-                    tracked.file_id, tracked.next_check = None, now + self.check_interval
-                else:
-                    tracked.state = FileState.QUEUED  # the stored bytes are wrong: upload again
-            self._settle_state(now)
+            if tracked.state is FileState.VERIFYING and not self.finished:
+                self.outcomes.read_back(tracked, remote, local, problem, self.clock())
+                self._settle_state(self.clock())
 
     def _check(self, tracked: TrackedFile) -> None:
         result = self.verifier.check(tracked.path, tracked.remote_name, tracked.file_id)
         with self._lock:
             if tracked.state is not FileState.VERIFYING or self.finished:
                 return
-            now = self.clock()
-            if self.verify_only and tracked.file_id is None and result.passed:
-                tracked.file_id, tracked.sha1 = result.file_id, result.local_sha1
-                if tracked.read_back_pending:
-                    self._log("info", f"{tracked.remote_name} is stored (id {result.file_id}); reading it back first")
-                    return
-            changed = (
-                not result.passed
-                and not self.verify_only
-                and result.local_sha1 is not None
-                and tracked.sha1 is not None
-                and result.local_sha1 != tracked.sha1.lower()
-            )
-            if result.passed:
-                tracked.verified += 1
-            else:
-                tracked.verified = 0
-                if self.verify_only:
-                    tracked.file_id = None
-            check = VerificationCheck(
-                passed=result.passed,
-                count=tracked.verified,
-                required=self.required,
-                comparisons=result.comparisons,
-                reason=self.redact(result.reason),
-                time=self.wall(),
-            )
-            self.last_check = check
-            tracked.checks.append(check)
-            del tracked.checks[:-100]
-            self._emit(check)
-            compared = "; ".join(
-                f"{c.what} {c.local} vs {c.remote} {'ok' if c.ok else 'MISMATCH'}" for c in check.comparisons
-            )
-            verdict = "passed" if result.passed else "FAILED"
-            self._log(
-                "info" if result.passed else "warning",
-                f"check {verdict} {tracked.verified}/{self.required} of {tracked.remote_name}: "
-                f"{check.reason}{' [' + compared + ']' if compared else ''}",
-            )
-            if changed:
-                self._log("warning", f"{tracked.name} no longer has the uploaded bytes; it will be uploaded again as a new version")
-                tracked.signature = signature_of(tracked.path) or tracked.signature
-                tracked.settle(now)
-                self.tracker.forget(tracked.path)
-            elif not result.passed and not result.raised and tracked.restored and not tracked.uploads and not self.verify_only:
-                self._log("warning", f"the stored copy of {tracked.name} from before the restart does not check out; uploading it again")
-                tracked.restored = False
-                tracked.state = FileState.QUEUED
-                self.tracker.forget(tracked.path)
-            elif tracked.verified >= self.required:
-                tracked.state = FileState.VERIFIED
-                self.tracker.last_activity = now
-                self.tracker.remember(tracked, self.wall())
-                self._log("info", f"{tracked.name} verified {self.required}/{self.required} (id {tracked.file_id})")
-            else:
-                self.message = f"verifying {tracked.name} {tracked.verified}/{self.required}: {check.reason}"
-                tracked.next_check = now + self.check_interval
-            self._settle_state(now)
+            check = self.outcomes.checked(tracked, result, self.clock())
+            if check is not None:
+                self.last_check = check
+                if tracked.state is FileState.VERIFYING:
+                    self.message = f"verifying {tracked.name} {tracked.verified}/{self.required}: {check.reason}"
+            self._settle_state(self.clock())
 
     def _stop(self) -> None:
         with self._lock:
