@@ -409,7 +409,8 @@ class Watchdog:
                 self._log("warning", f"could not tidy the target: {exc}")
         self.tracker.start(self.clock())
         if self.state is WatchState.IDLE:
-            self._set_state(WatchState.WAITING, "waiting for finished files")
+            watching = self.tracker.scanner is not None
+            self._set_state(WatchState.WAITING, "waiting for finished files" if watching else "waiting for the output file")
 
     def _next_job(self, now: float) -> Callable[[], None] | None:
         for tracked in self.file_set.in_state(FileState.VERIFYING):
