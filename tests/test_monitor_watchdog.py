@@ -306,3 +306,20 @@ def test_every_handed_file_is_uploaded_and_the_producer_ends_the_work(setup):
     write_random(local, 1_000)
     watchdog.file_ready(local)  # too late: said, ignored
     assert any("ignoring" in e.message for e in recorder.of(LogRecord))
+
+
+def test_the_console_session_hands_its_result_and_says_the_producer_is_done(setup):
+    """tui.session: no idle wait, no --expect: the session's own word ends the work."""
+    from tests.scripted_job import ScriptedJob
+    from tests.tui_pilot import make_session
+    from tui.watchdog_link import WatchdogLink
+
+    make, _local, clock, _recorder, runner, tmp = setup
+    watchdog = make(dry_run=False, countdown=0, expect=None, idle=None, check_interval=0.0)
+    (tmp / "out.mp4").write_bytes(b"the job's result " * 500)
+    session = make_session(tmp, ScriptedJob(pairs=2, gated=False), link=WatchdogLink(watchdog), sleep=clock.sleep)
+    summary = session.run()
+    assert watchdog.state is WatchState.STOPPED and runner.calls == [["stop-my-box", "--now"]]
+    assert "the producer is done" in watchdog.stop_reason
+    assert summary.uploaded and (tmp / "remote" / "out.mp4").read_bytes() == (tmp / "out.mp4").read_bytes()
+    assert "found" not in (tmp / "framedeck.log").read_text()  # handed over, never settled
