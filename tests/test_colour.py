@@ -141,9 +141,13 @@ def test_colour_of_reads_tags_formats_and_streams(tmp_path) -> None:
     assert colour_of(jpeg) == ColourSpec("bt601", "full", False)
     smpte240 = frame_from_planes(planes, "yuv420p")
     smpte240.colorspace = 7
-    assert colour_of(smpte240) is None
-    assert colour_of(av.VideoFrame(16, 16, "yuv420p10le")) is None
-    assert colour_of(av.VideoFrame(16, 16, "rgb24")) is None
+    assert colour_of(smpte240) == ColourSpec("smpte240m", "limited", True)
+    deep = av.VideoFrame(16, 16, "yuv422p10le")
+    deep.colorspace = 9
+    assert colour_of(deep) == ColourSpec("bt2020", "limited", True)
+    assert colour_of(av.VideoFrame(16, 16, "gbrp10le")) == ColourSpec("rgb", "full", True)
+    assert colour_of(av.VideoFrame(16, 16, "rgb24")) is None  # packed: swscale's job
+    assert colour_of(av.VideoFrame(16, 16, "p010le")) is None
 
     clip = tmp_path / "tagged.mp4"
     with av.open(str(clip), "w") as out:
@@ -172,7 +176,7 @@ def test_batched_planes_and_float_output() -> None:
     planes = rgb_to_yuv420(rgb, "bt709", "limited")
     assert [tuple(p.shape) for p in planes] == [(3, 24, 32), (3, 12, 16), (3, 12, 16)]
     with pytest.raises(ValueError):
-        yuv_to_rgb(y, u, v, "bt2020", "limited")  # type: ignore[arg-type]
+        yuv_to_rgb(y, u, v, "ycgco", "limited")  # type: ignore[arg-type]
 
 
 def test_planes_strip_padding_and_rebuild_frames() -> None:

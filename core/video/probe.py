@@ -11,6 +11,7 @@ from pathlib import Path
 import av
 
 from core.errors import InputError
+from core.video.colour_tags import SourceColour, read_source_colour
 
 AV_TIME_BASE = 1_000_000
 
@@ -35,6 +36,7 @@ class VideoInfo:
     stream_duration: float | None = None  # seconds of the video stream alone, when the header says
     colorspace: int = 2  # the first frame's AVColorSpace (2: unspecified)
     color_range: int = 0  # the first frame's AVColorRange (0: unspecified)
+    colour: SourceColour | None = None  # everything about colour, resolved (core/video/colour_tags.py)
 
 
 def is_rgb_format(pix_fmt: str) -> bool:
@@ -166,4 +168,5 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
             stream_duration=stream_duration,
             colorspace=int(first.colorspace),
             color_range=int(first.color_range),
+            colour=read_source_colour(first, stream),
         )
