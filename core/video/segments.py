@@ -27,6 +27,7 @@ import av
 
 from core.errors import EncodeError
 from core.video.output_file import Picture
+from core.video.planes import frame_from_planes, frame_planes, planar_layout
 from core.video.probe import VideoInfo
 from core.video.writer import BaseVideoWriter, EncoderSettings
 
@@ -348,8 +349,12 @@ class SegmentedVideoWriter(BaseVideoWriter):
 
 def _copy_frame(frame: av.VideoFrame) -> av.VideoFrame:
     """A copy of ``frame`` with its own buffers and colour tags."""
-    copy = av.VideoFrame.from_ndarray(frame.to_ndarray(), format=frame.format.name)
+    if planar_layout(frame.format.name) is not None:  # any depth (to_ndarray lacks some)
+        copy = frame_from_planes(frame_planes(frame), frame.format.name)
+    else:
+        copy = av.VideoFrame.from_ndarray(frame.to_ndarray(), format=frame.format.name)
     copy.colorspace, copy.color_range = frame.colorspace, frame.color_range
+    copy.color_primaries, copy.color_trc = frame.color_primaries, frame.color_trc
     return copy
 
 
