@@ -1,6 +1,6 @@
 """What the 16-bit frame paths cost against the 8-bit one, on the CPU.
 
-Usage: .venv/bin/python -m bench.colour_path [--frames 48] [--repeat 3] [--job]
+Usage: .venv/bin/python -m bench.colour_path [--frames 48] [--repeat 3] [--threads 1] [--job]
 
 For 720p frames of Big Buck Bunny (8-bit yuv420p as decoded, and the same frames as 10-bit
 yuv420p10le), each frame path makes the round trip a frame takes through a job without the
@@ -84,8 +84,9 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=48)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--job", action="store_true")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (the flow model's jobs run 1)")
     args = parser.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    torch.set_num_threads(args.threads)
     print(f"torch threads {torch.get_num_threads()}, {args.frames} frames of 1280x720, median of {args.repeat}")
     for pix_fmt in ("yuv420p", "yuv420p10le"):
         frames = source_frames(args.frames, pix_fmt)

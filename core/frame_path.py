@@ -214,17 +214,17 @@ def choose_frame_path(
 ) -> tuple[FramePath, str]:
     """The path for ``mode`` (auto | device | cpu) and a sentence saying why.
 
-    ``auto`` takes the torch (device) path on CUDA whenever the input's decoded frames are
-    planar; on the CPU it keeps swscale for 8-bit input and output, and takes the torch path
-    when either has more bits (it keeps their code values; see BENCHMARKS.md for the cost).
+    ``auto`` takes the torch (device) path whenever the input's decoded frames are planar,
+    on CUDA and on the CPU: it is exact (a static picture comes back with its own code
+    values, super-black and super-white included) and on one CPU thread faster than swscale
+    at 16 bits (BENCHMARKS.md). Other inputs (packed RGB, NV12, P010...) go through swscale.
     ``out_pix_fmt`` is None when the writer takes any picture (a sink): it then gets RGB.
     """
     source = _source_colour(info)
     in_layout = planar_layout(info.pix_fmt)
     deep = source.depth > 8 or _depth(out_pix_fmt) > 8
     bits = f", {max(source.depth, _depth(out_pix_fmt))}-bit" if deep else ""
-    want_torch = mode == "device" or (mode == "auto" and (device.type == "cuda" or deep))
-    if mode == "cpu" or not want_torch:
+    if mode == "cpu":
         return RgbFramePath(source), "colour conversion on the CPU (swscale, rgb48)"
     if in_layout is None:
         why = (
