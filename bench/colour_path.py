@@ -11,8 +11,9 @@ host, and the writer's conversion into the output's pixel format. Paths:
 * ``swscale rgb48``: today's swscale path (16 bits per channel, accurate rounding);
 * ``torch planes``: the planes converted by torch (what ``--colour device`` runs, on the CPU).
 
-``--job`` also runs whole jobs (blend model, libx264 ultrafast, 2x) on a 720p clip made of
-those frames, once per ``--colour`` mode, and prints output frames per second.
+``--job`` also runs whole jobs (blend model, libx264 ultrafast, 2x) on a 720p ffv1 clip made
+of those frames: with the 8-bit swscale path put in place for the run, then ``--colour cpu``
+(swscale, rgb48) and ``--colour device`` (torch planes), and prints output frames per second.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 import av
 import torch
 
+import core.job
 from bench.paths import SHARED
 from core.frame_path import DeviceFramePath, RgbFramePath, choose_frame_path
 from core.job import run_job
@@ -34,7 +36,7 @@ from core.options import JobOptions
 from core.video.colour_tags import output_colour, read_source_colour
 from core.video.output_file import EncoderSetup
 from core.video.planes import planar_layout
-from core.video.probe import probe_video
+from core.video.probe import VideoInfo, probe_video
 from core.video.reader import DecodedFrame
 
 CLIP = SHARED / "media" / "clips" / "bigbuckbunny_1280x720_25fps.mp4"
@@ -73,7 +75,7 @@ def make_clip(folder: Path, frames: list[av.VideoFrame], pix_fmt: str) -> Path:
         stream.width, stream.height, stream.pix_fmt = frames[0].width, frames[0].height, pix_fmt
         stream.codec_context.colorspace, stream.codec_context.color_range = 1, 1
         for i, frame in enumerate(frames):
-            frame.pts = i
+            frame.pts, frame.time_base = i, Fraction(1, 25)
             out.mux(stream.encode(frame))
         out.mux(stream.encode())
     return path
@@ -110,16 +112,29 @@ def main() -> None:
             for pix_fmt in ("yuv420p", "yuv420p10le"):
                 clip = make_clip(Path(tmp), source_frames(args.frames, pix_fmt), pix_fmt)
                 info = probe_video(clip)
-                for mode in ("cpu", "device"):
-                    _, why = choose_frame_path(mode, torch.device("cpu"), info, pix_fmt)
+                for mode in ("rgb24", "cpu", "device"):
+                    if mode == "rgb24":  # the 8-bit swscale path, put in place for the run
+                        why = "swscale, rgb24 (the 8-bit path)"
+                        core.job.choose_frame_path = _rgb24_path
+                    else:
+                        _, why = choose_frame_path(mode, torch.device("cpu"), info, pix_fmt)
+                        core.job.choose_frame_path = choose_frame_path
                     times = []
                     for _ in range(args.repeat):
                         result = run_job(clip, Path(tmp) / "out.mp4", JobOptions(
-                            model="blend", codec="libx264", preset="ultrafast", colour=mode, device="cpu"))
+                            model="blend", codec="libx264", preset="ultrafast",
+                            colour="cpu" if mode == "rgb24" else mode, device="cpu"))
                         times.append(result.seconds)
+                    core.job.choose_frame_path = choose_frame_path
                     seconds = statistics.median(times)
-                    print(f"job {pix_fmt:12s} --colour {mode:6s} {result.output_frames / seconds:6.1f} "
+                    print(f"job {pix_fmt:12s} {mode:6s} {result.output_frames / seconds:6.1f} "
                           f"output frames/s ({why})")
+
+
+def _rgb24_path(mode: str, device: torch.device, info: VideoInfo, out_pix_fmt: str | None, codec: str = ""):
+    """What the job ran before: swscale to rgb24 and back (the source's matrix both ways)."""
+    path, _ = choose_frame_path("cpu", device, info, out_pix_fmt)
+    return RgbFramePath(path.source, deep=False), "colour conversion on the CPU (swscale, rgb24)"
 
 
 if __name__ == "__main__":

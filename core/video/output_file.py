@@ -99,8 +99,8 @@ class EncoderSetup:
         converted with the source's matrix and range (the same both ways); an RGB array
         (uint8 or uint16) with the output's."""
         if isinstance(picture, av.VideoFrame):
-            if picture.format.name == self.pix_fmt:
-                return picture
+            if picture.format.name == self.pix_fmt:  # pixels untouched; tags as the output's
+                return self.colour.tag_frame(picture) if self.colour is not None else picture
             if self.colour is not None:
                 return self.colour.from_source(picture)
             return picture.reformat(format=self.pix_fmt)
