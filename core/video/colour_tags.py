@@ -214,8 +214,11 @@ def read_source_colour(
         location = "left" if codec in LEFT_SITED_CODECS else "center"
     mastering = light = None
     dynamic: list[str] = []
-    for data in frame.side_data:
-        name = data.type.name
+    try:
+        entries = [(d.type.name, d) for d in frame.side_data]
+    except ValueError:  # a side data type newer than PyAV's list (e.g. MV-HEVC's view id)
+        entries = []
+    for name, data in entries:
         if name == "MASTERING_DISPLAY_METADATA":
             mastering = MasteringDisplay.from_bytes(bytes(data))
         elif name == "CONTENT_LIGHT_LEVEL":
