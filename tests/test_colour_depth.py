@@ -18,7 +18,7 @@ import pytest
 from core.events import LogRecord
 from core.job import run_job
 from core.options import JobOptions
-from core.video.colour_tags import ContentLight, MasteringDisplay
+from core.video.colour_tags import ContentLight, MasteringDisplay, output_colour
 from core.video.formats import choose_pix_fmt
 from core.video.probe import VideoInfo, probe_video
 from tests.colour_clips import (
@@ -305,3 +305,17 @@ def test_parallel_segment_encoders_keep_depth_tags_and_hdr10(tmp_path: Path) -> 
     planes, first, _ = read_planes(tmp_path / "deep_out.mkv")
     assert first.format.name == "yuv444p12le" and len(planes) == 12
     assert np.array_equal(planes[-1][0], planes[-4][0])  # the held last frame, at full depth
+
+
+def test_svt_av1_is_given_the_hdr10_metadata_it_writes(tmp_path: Path) -> None:
+    """libsvtav1 (for .webm/.mkv AV1) gets the mastering display and light level through
+    svtav1-params; an AV1 stream encoded with the options framedeck chose carries them."""
+    src = _hevc_hdr(tmp_path / "pq.mkv", 16, hdr10=True)
+    colour = output_colour(probe_video(src).colour, "yuv420p10le", "libsvtav1", 64)
+    assert set(colour.options) == {"svtav1-params", "chroma_sample_location"}
+    planes = read_planes(src)[0][:2]
+    out = write_planes(tmp_path / "av1.mkv", planes, "libsvtav1", "yuv420p10le", space=9,
+                       primaries=9, transfer=16, color_range=1, options=colour.options)
+    got, want = side_data(read_planes(out)[1]), side_data(read_planes(src)[1])
+    assert got["CONTENT_LIGHT_LEVEL"] == want["CONTENT_LIGHT_LEVEL"]
+    assert MasteringDisplay.from_bytes(got["MASTERING_DISPLAY_METADATA"]).x265() == X265_MASTER
