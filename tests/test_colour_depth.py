@@ -21,10 +21,12 @@ from core.options import JobOptions
 from core.video.colour_tags import ContentLight, MasteringDisplay, output_colour
 from core.video.formats import choose_pix_fmt
 from core.video.probe import VideoInfo, probe_video
+from tests.clips import write_frames
 from tests.colour_clips import (
     X265_CLL,
     X265_MASTER,
     bars_clip,
+    bars_rgb,
     read_planes,
     side_data,
     write_planes,
@@ -319,3 +321,17 @@ def test_svt_av1_is_given_the_hdr10_metadata_it_writes(tmp_path: Path) -> None:
     got, want = side_data(read_planes(out)[1]), side_data(read_planes(src)[1])
     assert got["CONTENT_LIGHT_LEVEL"] == want["CONTENT_LIGHT_LEVEL"]
     assert MasteringDisplay.from_bytes(got["MASTERING_DISPLAY_METADATA"]).x265() == X265_MASTER
+
+
+@pytest.mark.parametrize("colour", ["cpu", "device"])
+def test_packed_rgb_input_to_yuv_gets_one_matrix_both_ways(tmp_path: Path, colour: str) -> None:
+    """bgr0 (packed: swscale on every path) into libx264: the size rule's matrix converts the
+    original and the interpolated frames alike and is written into the output."""
+    rgb = [np.round(bars_rgb(112, 32, i) * 255).astype(np.uint8) for i in range(5)]
+    src = write_frames(tmp_path / "rgb.mkv", rgb, codec="ffv1", pix_fmt="bgr0")
+    out = tmp_path / "out.mkv"
+    logs = run(src, out, codec="libx264", crf=0, colour=colour)
+    assert any("RGB input written as YUV with the BT.601 matrix" in m for m in logs)
+    planes, first, ctx = read_planes(out)
+    assert first.format.name == "yuv420p" and (ctx.colorspace, ctx.color_range) == (6, 1)
+    assert worst_mean_error(planes, 8) <= 0.5
