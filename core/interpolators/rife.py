@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from core.errors import ModelError, OptionError
-from core.interpolators.base import clamp_to_inputs, pad_to_multiple
+from core.interpolators.base import Interpolator, clamp_to_inputs, pad_to_multiple
 from core.models.cuda_graphs import GraphedForward
 from core.models.frame_rows import FrameRows
 from core.models.layers import fold_gains
@@ -41,7 +41,7 @@ def use_fp16(precision: str, device: torch.device) -> bool:
     return precision == "fp16" or (precision == "auto" and device.type == "cuda")
 
 
-class _Base:
+class _Base(Interpolator):
     """Shared precision, layout and padding handling."""
 
     name = "learnt"

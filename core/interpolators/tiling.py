@@ -7,7 +7,7 @@ import torch
 from core.interpolators.base import Interpolator
 
 
-class TiledInterpolator:
+class TiledInterpolator(Interpolator):
     """Splits frames into ``grid`` x ``grid`` tiles with ``overlap`` pixels and feathers the seams."""
 
     def __init__(self, inner: Interpolator, grid: int = 2, overlap: int = 64) -> None:
