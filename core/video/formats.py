@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import av
 
 from core.errors import OptionError
-from core.video.codecs import NVENC
+from core.video.codecs import NVENC, codec_options
 from core.video.planes import planar_layout
 from core.video.probe import VideoInfo
 
@@ -148,6 +148,9 @@ def choose_pix_fmt(
 
 def encoder_options(codec: str, settings: EncoderSettings, notes: list[str]) -> dict[str, str]:
     """libav options for the encoder from the user's settings and framedeck's defaults."""
+    chosen = codec_options(codec, settings.crf, settings.preset, notes)  # VP9, AV1, ProRes
+    if chosen is not None:
+        return chosen
     if codec == "ffv1":
         if settings.crf is not None or settings.preset is not None:
             notes.append("ffv1 is lossless; --crf and --preset are ignored")
