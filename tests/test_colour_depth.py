@@ -335,3 +335,12 @@ def test_packed_rgb_input_to_yuv_gets_one_matrix_both_ways(tmp_path: Path, colou
     planes, first, ctx = read_planes(out)
     assert first.format.name == "yuv420p" and (ctx.colorspace, ctx.color_range) == (6, 1)
     assert worst_mean_error(planes, 8) <= 0.5
+
+
+def test_a_matrix_framedeck_cannot_convert_is_named_and_replaced_by_the_size_rule(tmp_path: Path) -> None:
+    src = bars_clip(tmp_path / "ycgco.mkv", 1, frames=3, space=8)  # YCgCo tag on BT.709 samples
+    out = tmp_path / "out.mkv"
+    logs = run(src, out, codec="ffv1")
+    assert any("colour matrix (AVColorSpace 8) is not one framedeck converts" in m for m in logs)
+    _, _, ctx = read_planes(out)
+    assert ctx.colorspace == 6  # 32 lines: BT.601, written out

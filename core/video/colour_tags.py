@@ -128,6 +128,7 @@ class SourceColour:
     primaries: int  # AVColorPrimaries, 2 when untagged (carried as is)
     transfer: int  # AVColorTransferCharacteristic, 2 when untagged
     chroma_location: str | None  # one of CHROMA_LOCATIONS for subsampled YUV, else None
+    space_tag: int = UNSPECIFIED  # the AVColorSpace the input gave (before resolving)
     mastering: MasteringDisplay | None = None
     light: ContentLight | None = None
     dynamic: tuple[str, ...] = ()  # dynamic HDR metadata the input has and the output loses
@@ -234,6 +235,7 @@ def read_source_colour(
         primaries=primaries,
         transfer=transfer,
         chroma_location=location,
+        space_tag=space,
         mastering=mastering,
         light=light,
         dynamic=tuple(dynamic),
@@ -328,7 +330,12 @@ def output_colour(source: SourceColour, pix_fmt: str, codec: str, height: int) -
         notes.append(f"RGB input written as YUV with the {MATRIX_NAMES[matrix]} matrix, limited range")
     else:
         matrix, rng = source.matrix, source.range
-        if not source.matrix_tagged:
+        if not source.matrix_tagged and source.space_tag not in (UNSPECIFIED, 3):  # 3: reserved
+            notes.append(
+                f"the input's colour matrix (AVColorSpace {source.space_tag}) is not one framedeck "
+                f"converts; {MATRIX_NAMES[matrix]} (by the frame height) is used both ways and written"
+            )
+        elif not source.matrix_tagged:
             notes.append(
                 f"the input does not tag its colour matrix; {MATRIX_NAMES[matrix]} (by the frame "
                 f"height) is used both ways and written into the output"
