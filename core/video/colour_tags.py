@@ -293,6 +293,7 @@ class OutputColour:
             dst_colorspace=self._sws(self.matrix),
             src_color_range=None if src.is_rgb else src.range,
             dst_color_range=None if self.matrix == "rgb" else self.range,
+            interpolation=SWSCALE_FLAGS,
         )
         return self.tag_frame(out)
 
