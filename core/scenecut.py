@@ -70,11 +70,13 @@ def _thumbnail(rgb: np.ndarray) -> np.ndarray:
     h, w = rgb.shape[:2]
     step = max(1, min(h // (4 * th), w // (4 * tw)))
     small = np.ascontiguousarray(rgb[::step, ::step, :3], dtype=np.float32)
+    if rgb.dtype == np.uint16:  # 16-bit RGB (the swscale frame path of deep video): to 8-bit levels
+        small *= 255.0 / 65535.0
     return cv2.resize(small, (tw, th), interpolation=cv2.INTER_AREA)
 
 
 def frame_signature(rgb: np.ndarray) -> FrameSignature:
-    """Reduce an (H, W, 3) uint8 RGB frame to its signature."""
+    """Reduce an (H, W, 3) uint8 (or uint16) RGB frame to its signature."""
     if rgb.ndim != 3 or rgb.shape[2] < 3:
         raise ValueError(f"expected an (H, W, 3) RGB frame, got shape {rgb.shape}")
     thumb = _thumbnail(rgb)

@@ -141,9 +141,13 @@ def test_colour_of_reads_tags_formats_and_streams(tmp_path) -> None:
     assert colour_of(jpeg) == ColourSpec("bt601", "full", False)
     smpte240 = frame_from_planes(planes, "yuv420p")
     smpte240.colorspace = 7
-    assert colour_of(smpte240) is None
-    assert colour_of(av.VideoFrame(16, 16, "yuv420p10le")) is None
-    assert colour_of(av.VideoFrame(16, 16, "rgb24")) is None
+    assert colour_of(smpte240) == ColourSpec("smpte240m", "limited", True)
+    deep = av.VideoFrame(16, 16, "yuv422p10le")
+    deep.colorspace = 9
+    assert colour_of(deep) == ColourSpec("bt2020", "limited", True)
+    assert colour_of(av.VideoFrame(16, 16, "gbrp10le")) == ColourSpec("rgb", "full", True)
+    assert colour_of(av.VideoFrame(16, 16, "rgb24")) is None  # packed: swscale's job
+    assert colour_of(av.VideoFrame(16, 16, "p010le")) is None
 
     clip = tmp_path / "tagged.mp4"
     with av.open(str(clip), "w") as out:
@@ -172,7 +176,7 @@ def test_batched_planes_and_float_output() -> None:
     planes = rgb_to_yuv420(rgb, "bt709", "limited")
     assert [tuple(p.shape) for p in planes] == [(3, 24, 32), (3, 12, 16), (3, 12, 16)]
     with pytest.raises(ValueError):
-        yuv_to_rgb(y, u, v, "bt2020", "limited")  # type: ignore[arg-type]
+        yuv_to_rgb(y, u, v, "ycgco", "limited")  # type: ignore[arg-type]
 
 
 def test_planes_strip_padding_and_rebuild_frames() -> None:
@@ -190,3 +194,28 @@ def test_planes_strip_padding_and_rebuild_frames() -> None:
         frame_from_planes([planes[0], planes[1][:, :-1], planes[2]], "yuv420p")
     with pytest.raises(ValueError):
         frame_planes(av.VideoFrame(16, 16, "rgb24"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("matrix", ["bt709", "bt2020", "rgb"])
+@pytest.mark.parametrize("depth", [8, 10, 16])
+def test_cuda_conversion_matches_the_cpu(matrix: str, depth: int) -> None:
+    """The device path on a GPU: int16-held deep planes go up and come back bit for bit as on
+    the CPU (torch's uint16 is not used on the device)."""
+    rng = np.random.default_rng(depth)
+    dtype = np.uint8 if depth == 8 else np.uint16
+    top = (1 << depth) - 1
+    sub = (1, 1) if matrix == "rgb" else (2, 1)
+    shapes = [(32, 48), (32 // sub[1], 48 // sub[0]), (32 // sub[1], 48 // sub[0])]
+    planes = [rng.integers(top // 8, top - top // 8, size=s).astype(dtype) for s in shapes]
+    held = [torch.from_numpy(p.view(np.int16) if depth > 8 else p) for p in planes]
+    kw = {"depth": depth, "clamp": False, "siting": "left"}
+    cpu = yuv_to_rgb(*held, matrix, "limited", **kw)
+    gpu = yuv_to_rgb(*(p.cuda() for p in held), matrix, "limited", **kw)
+    assert torch.allclose(cpu, gpu.cpu(), atol=1e-5)
+    back_cpu = rgb_to_yuv(cpu, matrix, "limited", subsample=sub, siting="left", depth=depth)
+    back_gpu = rgb_to_yuv(gpu, matrix, "limited", subsample=sub, siting="left", depth=depth)
+    for a, b, p in zip(back_cpu, back_gpu, planes, strict=True):
+        assert torch.equal(a, b.cpu())
+        if matrix == "rgb":
+            assert np.array_equal(a.numpy().view(dtype), p)

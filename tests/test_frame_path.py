@@ -58,3 +58,28 @@ def test_scene_cuts_are_found_on_both_paths(tmp_path, colour):
     write_clip(src, 160, 90, 12, 1.0, audio=False, codec="libx264", cut_at=0.5)
     _, logs = run(src, tmp_path / "o.mkv", colour)
     assert [m for m in logs if m.startswith("scene cut")] == ["scene cut between frames 5 and 6"]
+
+
+def test_auto_takes_the_torch_path_for_planar_input_of_any_depth(tmp_path):
+    import torch
+
+    from core.frame_path import DeviceFramePath, RgbFramePath, choose_frame_path
+    from core.video.probe import probe_video
+    from tests.colour_clips import bars_clip
+
+    cpu = torch.device("cpu")
+    deep = probe_video(bars_clip(tmp_path / "deep.mkv", 9, 10, (2, 1), frames=2))
+    path, why = choose_frame_path("auto", cpu, deep, "yuv420p")  # 10-bit 4:2:2 in, 8-bit 4:2:0 out
+    assert isinstance(path, DeviceFramePath) and path.in_layout.depth == 10
+    assert path.out_layout is not None and path.out_layout.subsample == (2, 2)
+    assert why == "colour conversion on cpu: bt2020, limited range, yuv420p, 10-bit"
+    path, why = choose_frame_path("auto", cpu, deep, "p010le")  # semi-planar out: 16-bit RGB
+    assert path.out_layout is None and "16-bit RGB" in why
+    path, _ = choose_frame_path("auto", cpu, deep, None)  # a sink takes 16-bit RGB here
+    assert path.deep and path.out_layout is None
+    path, why = choose_frame_path("cpu", cpu, deep, "yuv420p10le")
+    assert isinstance(path, RgbFramePath) and path.deep and "rgb48" in why
+    packed = tmp_path / "rgb.mkv"
+    write_clip(packed, 64, 36, 12, 0.2, audio=False, codec="ffv1")
+    path, why = choose_frame_path("auto", cpu, probe_video(packed), "yuv420p")
+    assert isinstance(path, RgbFramePath) and "is not a layout the device path converts" in why

@@ -475,9 +475,13 @@ def test_source_colour_tags_round_trip(color_range: int, segmented: bool, tmp_pa
     assert float(error.mean()) < 2.5 and int(error.max()) <= 16
 
 
-def test_untagged_source_gives_untagged_output(h264_clip: Path, tmp_path: Path) -> None:
-    copy_video(h264_clip, tmp_path / "out.mp4", EncoderSettings("libx264"))
-    assert _tags_and_rgb(h264_clip)[0] == _tags_and_rgb(tmp_path / "out.mp4")[0] == (2, 0)
+def test_untagged_source_gets_the_size_rules_matrix_written(h264_clip: Path, tmp_path: Path) -> None:
+    """An untagged matrix is resolved once by the frame height (BT.601 up to 576 lines), used
+    both ways and written out, so no player has to guess again."""
+    writer = copy_video(h264_clip, tmp_path / "out.mp4", EncoderSettings("libx264"))
+    assert _tags_and_rgb(h264_clip)[0] == (2, 0)
+    assert _tags_and_rgb(tmp_path / "out.mp4")[0] == (6, 1)
+    assert any("does not tag its colour matrix" in note for note in writer.notes)
 
 
 def test_odd_size_is_kept_with_yuv444(tmp_path: Path) -> None:

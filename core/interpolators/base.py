@@ -15,8 +15,11 @@ FrameKeys = tuple[Sequence[Hashable], Sequence[Hashable]]
 class Interpolator(Protocol):
     """Makes frames between pairs of frames.
 
-    Frames are float tensors, RGB, values in [0, 1], shape (B, 3, H, W), on the device
-    the interpolator was loaded onto. ``t`` has shape (B,) with values in (0, 1).
+    Frames are float tensors, RGB, 0 = black and 1 = white, shape (B, 3, H, W), on the device
+    the interpolator was loaded onto; limited-range footage may hold values a little below 0
+    and above 1 (super-black/white), which an interpolator keeps (see :func:`clamp_to_inputs`).
+    Deep (10-bit+) video arrives with its full precision in float32. ``t`` has shape (B,)
+    with values in (0, 1).
     The interpolator pads internally to its own multiple and crops back, so any H and W work.
 
     The optional capabilities below have defaults here; an interpolator subclasses this
@@ -63,3 +66,14 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, 
     if ph or pw:
         x = F.pad(x, (0, pw, 0, ph))
     return x, h, w
+
+
+def clamp_to_inputs(out: torch.Tensor, img0: torch.Tensor, img1: torch.Tensor) -> torch.Tensor:
+    """``out`` clamped per row to [0, 1] widened to what its two input frames hold, so an
+    overshoot is cut but super-black/white that the inputs have is kept (no host sync)."""
+    dims = tuple(range(1, img0.dim()))
+    lo = torch.minimum(img0.amin(dim=dims), img1.amin(dim=dims)).clamp(max=0.0)
+    hi = torch.maximum(img0.amax(dim=dims), img1.amax(dim=dims)).clamp(min=1.0)
+    shape = (-1,) + (1,) * (out.dim() - 1)
+    lo, hi = lo.to(out.device, out.dtype).view(shape), hi.to(out.device, out.dtype).view(shape)
+    return torch.maximum(torch.minimum(out, hi), lo)

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from core.errors import ModelError, OptionError
-from core.interpolators.base import Interpolator, pad_to_multiple
+from core.interpolators.base import Interpolator, clamp_to_inputs, pad_to_multiple
 from core.models.cuda_graphs import GraphedForward
 from core.models.frame_rows import FrameRows
 from core.models.layers import fold_gains
@@ -86,11 +86,13 @@ class _Base(Interpolator):
         return x
 
     @staticmethod
-    def _finish(out: torch.Tensor, height: int, width: int, bgr: bool) -> torch.Tensor:
+    def _finish(
+        out: torch.Tensor, height: int, width: int, bgr: bool, img0: torch.Tensor, img1: torch.Tensor
+    ) -> torch.Tensor:
         out = out[..., :height, :width].float()
         if bgr:
             out = out.flip(1)
-        return out.clamp(0.0, 1.0).contiguous()
+        return clamp_to_inputs(out, img0, img1).contiguous()
 
     @property
     def precision_used(self) -> str:
@@ -176,7 +178,7 @@ class RifeInterpolator(_Base):
             x1 = self._prepare(img1, multiple, bgr=True)
             with self._running():
                 out = interpolate_dyadic(net, x0, x1, [float(v) for v in times], scale)
-            return self._finish(out, h, w, bgr=True)
+            return self._finish(out, h, w, True, img0, img1)
         frames = [frame for pair in zip(img0, img1, strict=True) for frame in pair]
         names = [k for pair in zip(*keys, strict=True) for k in pair] if keys else None
         with self._running(autocast=False):
@@ -188,7 +190,7 @@ class RifeInterpolator(_Base):
                 times = torch.cat((times, times[-1:].expand(spare)))
             src = self._stack(first + second)  # first frames, then second frames
             out = (self.graphed or self._forward)(src, times.view(-1, 1, 1, 1))
-        return self._finish(out[: img0.shape[0]], h, w, bgr=True)  # copies a graph's buffer
+        return self._finish(out[: img0.shape[0]], h, w, True, img0, img1)  # copies a graph's buffer
 
     def _graph_batch(self, batch: int, row_shape: torch.Size) -> int:
         """The smallest batch of at least ``batch`` pairs with a captured graph for rows of this
@@ -284,7 +286,7 @@ class TorchScriptInterpolator(_Base):
         if not isinstance(out, torch.Tensor) or out.shape != x0.shape:
             got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
             raise ModelError(f"The TorchScript model returned {got}, expected {tuple(x0.shape)}.")
-        return self._finish(out, h, w, bgr)
+        return self._finish(out, h, w, bgr, img0, img1)
 
     def unload(self) -> None:
         self.module = None

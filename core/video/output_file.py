@@ -20,18 +20,14 @@ import numpy as np
 
 from core.errors import OutputError
 from core.video.codecs import NVENC
+from core.video.colour_tags import OutputColour, output_colour
 from core.video.containers import container_for
-from core.video.probe import VideoInfo, is_rgb_format
+from core.video.probe import VideoInfo
 from core.video.streams import StreamCarrier
 
 Picture = np.ndarray | av.VideoFrame
 VideoContext = av.video.codeccontext.VideoCodecContext
 
-# AVColorSpace values a source may be tagged with that swscale can also convert RGB into,
-# and the name PyAV's reformat() takes for each.
-_SWS_COLORSPACE = {1: "itu709", 5: "itu601", 6: "smpte170m"}  # BT709, BT470BG, SMPTE170M
-_SWS_RANGE = {1: "MPEG", 2: "JPEG"}  # AVCOL_RANGE_MPEG (limited), AVCOL_RANGE_JPEG (full)
-_UNSPECIFIED_SPACE, _UNSPECIFIED_RANGE = 2, 0
 
 
 def temp_path_for(output: Path) -> Path:
@@ -65,43 +61,12 @@ def check_output(output: Path, source: VideoInfo) -> None:
 # -- colour tags -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class OutputColour:
-    """The source's colour tags, written into the output and used to convert RGB frames."""
-
-    colorspace: int  # AVColorSpace; 2 (unspecified) when only the range is tagged
-    color_range: int  # AVColorRange; 0 (unspecified) when only the matrix is tagged
-
-    def tag(self, ctx: VideoContext) -> None:
-        """Mark the encoder's output with these tags (x264/x265 write them into the VUI)."""
-        if self.colorspace != _UNSPECIFIED_SPACE:
-            ctx.colorspace = self.colorspace
-        if self.color_range != _UNSPECIFIED_RANGE:
-            ctx.color_range = self.color_range
-
-    def from_rgb(self, frame: av.VideoFrame, pix_fmt: str) -> av.VideoFrame:
-        """``frame`` (rgb24) in ``pix_fmt`` with this matrix and range, so the tags are true."""
-        return frame.reformat(
-            format=pix_fmt,
-            dst_colorspace=_SWS_COLORSPACE.get(self.colorspace),
-            dst_color_range=_SWS_RANGE.get(self.color_range),
-        )
-
-
-def source_colour(source: VideoInfo, pix_fmt: str) -> OutputColour | None:
-    """The colour tags of the source's video stream to carry into a YUV output, or None.
-
-    None when the output is RGB, or the source tags neither a matrix framedeck converts
-    with (BT.709, BT.601) nor a range. The tags are the probe's, read off the first frame.
-    """
-    if is_rgb_format(pix_fmt):
+def source_colour(source: VideoInfo, pix_fmt: str, codec: str = "libx264") -> OutputColour | None:
+    """How an output of ``pix_fmt`` written by ``codec`` carries the source's colour (see
+    core/video/colour_tags.py), or None when the probe read no colour (a hand-made VideoInfo)."""
+    if source.colour is None:
         return None
-    space, range_ = source.colorspace, source.color_range
-    space = space if space in _SWS_COLORSPACE else _UNSPECIFIED_SPACE
-    range_ = range_ if range_ in _SWS_RANGE else _UNSPECIFIED_RANGE
-    if space == _UNSPECIFIED_SPACE and range_ == _UNSPECIFIED_RANGE:
-        return None
-    return OutputColour(space, range_)
+    return output_colour(source.colour, pix_fmt, codec, source.height)
 
 
 # -- encoder setup and frames ------------------------------------------------------------------
@@ -132,28 +97,31 @@ class EncoderSetup:
             self.colour.tag(ctx)
 
     def to_frame(self, picture: Picture) -> av.VideoFrame:
-        """A frame the encoder takes: a source frame as is when already ``pix_fmt``, else converted."""
+        """A frame the encoder takes: a source frame as is when already ``pix_fmt``, else
+        converted with the source's matrix and range (the same both ways); an RGB array
+        (uint8 or uint16) with the output's."""
         if isinstance(picture, av.VideoFrame):
-            if picture.format.name == self.pix_fmt:
-                return picture
+            if picture.format.name == self.pix_fmt:  # pixels untouched; tags as the output's
+                return self.colour.tag_frame(picture) if self.colour is not None else picture
+            if self.colour is not None:
+                return self.colour.from_source(picture)
             return picture.reformat(format=self.pix_fmt)
-        frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
-        if self.pix_fmt == "rgb24":
-            return frame
         if self.colour is not None:
-            return self.colour.from_rgb(frame, self.pix_fmt)
-        return frame.reformat(format=self.pix_fmt)
+            return self.colour.from_rgb(picture)
+        fmt = "rgb24" if picture.dtype == np.uint8 else "rgb48le"
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(picture), format=fmt)
+        return frame if self.pix_fmt == fmt else frame.reformat(format=self.pix_fmt)
 
     def nominal_duration(self) -> int:
         """One frame at the nominal rate, in ``time_base`` units (at least 1)."""
         return max(1, round(1 / (self.rate * self.time_base)))
 
     def check_picture(self, picture: Picture) -> None:
-        """Raise ValueError when ``picture`` is not an RGB uint8 array or frame of this size."""
+        """Raise ValueError when ``picture`` is not an RGB uint8/uint16 array or frame of this size."""
         if isinstance(picture, np.ndarray):
-            if picture.dtype != np.uint8 or picture.shape != (self.height, self.width, 3):
+            if picture.dtype not in (np.uint8, np.uint16) or picture.shape != (self.height, self.width, 3):
                 raise ValueError(
-                    f"expected a ({self.height}, {self.width}, 3) uint8 array, got {picture.shape} {picture.dtype}"
+                    f"expected a ({self.height}, {self.width}, 3) uint8 or uint16 array, got {picture.shape} {picture.dtype}"
                 )
         elif picture.width != self.width or picture.height != self.height:
             raise ValueError(f"frame is {picture.width}x{picture.height}, writer is {self.width}x{self.height}")

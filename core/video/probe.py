@@ -11,6 +11,7 @@ from pathlib import Path
 import av
 
 from core.errors import InputError
+from core.video.colour_tags import SourceColour, read_source_colour
 
 AV_TIME_BASE = 1_000_000
 
@@ -36,6 +37,7 @@ class VideoInfo:
     colorspace: int = 2  # the first frame's AVColorSpace (2: unspecified)
     color_range: int = 0  # the first frame's AVColorRange (0: unspecified)
     container: str = ""  # the demuxer's short name, e.g. "matroska,webm", "avi"
+    colour: SourceColour | None = None  # everything about colour, resolved (core/video/colour_tags.py)
 
 
 def is_rgb_format(pix_fmt: str) -> bool:
@@ -209,4 +211,5 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
             colorspace=int(first.colorspace),
             color_range=int(first.color_range),
             container=container.format.name,
+            colour=read_source_colour(first, stream),
         )

@@ -357,6 +357,7 @@ def _copy_frame(frame: av.VideoFrame) -> av.VideoFrame:
         rows = np.frombuffer(source, np.uint8).reshape(-1, source.line_size)
         np.frombuffer(target, np.uint8).reshape(-1, target.line_size)[:, :row] = rows[:, :row]
     copy.colorspace, copy.color_range = frame.colorspace, frame.color_range
+    copy.color_primaries, copy.color_trc = frame.color_primaries, frame.color_trc
     return copy
 
 

@@ -17,6 +17,7 @@ import av
 
 from core.errors import EncodeError, FramedeckError
 from core.video.codecs import NVENC, encoder_opens_with
+from core.video.colour_tags import merge_options
 from core.video.containers import codec_for_output, container_for
 from core.video.formats import choose_pix_fmt, encoder_options
 from core.video.output_file import EncoderSetup, OutputColour, OutputFile, Picture, source_colour
@@ -92,6 +93,7 @@ class BaseVideoWriter:
         self.options = encoder_options(self.codec_name, settings, self.notes)
         if container is not None and container.no_reordering:
             self.options["bf"] = "0"  # AVI has no presentation timestamps: frames stored in display order
+        self._resolve_colour()
         self.frames_written = 0
         self.encode_seconds = 0.0
         self.temp_path: Path | None = None
@@ -121,17 +123,25 @@ class BaseVideoWriter:
             return end_pts
         return round(end_pts * self.input_time_base * self.rate)
 
-    def _encoder_setup(self, colour: OutputColour | None = None) -> EncoderSetup:
+    def _resolve_colour(self) -> None:
+        """The source's colour as this output carries it: tags, encoder options (chroma
+        location, HDR10 metadata) and the notes that say what was decided."""
+        self.colour: OutputColour | None = source_colour(self.source, self.pix_fmt, self.codec_name)
+        if self.colour is not None:
+            self.options = merge_options(self.options, self.colour.options)
+            self.notes.extend(self.colour.notes)
+
+    def _encoder_setup(self) -> EncoderSetup:
         return EncoderSetup(
             self.codec_name, self.width, self.height, self.pix_fmt, self.time_base, self.rate, self.options,
             threads=self._threads_per_encoder,
-            colour=colour,
+            colour=self.colour,
         )
 
     def __enter__(self: _Writer) -> _Writer:
         self._file = OutputFile(self.output, self.source)
         self.temp_path = self._file.temp_path
-        self._setup = self._encoder_setup(source_colour(self.source, self.pix_fmt))
+        self._setup = self._encoder_setup()
         self._file.open(self._setup, self.notes, write_header=self.write_header)
         self._start_threads()
         return self
@@ -252,6 +262,7 @@ class VideoWriter(BaseVideoWriter):
         self.codec_name, self.notes = "libx264", []
         self.pix_fmt = choose_pix_fmt("libx264", self.settings.pix_fmt, source, self.width, self.height, self.notes)
         self.options = encoder_options("libx264", self.settings, self.notes)
+        self._resolve_colour()
         self.notes.append(f"{refused} refused {self.width}x{self.height}; encoding with libx264 instead")
         self._setup = self._encoder_setup()
 
