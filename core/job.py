@@ -244,7 +244,7 @@ class _Job:
                 self.raise_if_stalled()
                 img0 = torch.stack([self.tensor(r.frame0) for r in chunk])
                 img1 = torch.stack([self.tensor(r.frame1) for r in chunk])
-                t = torch.tensor([r.t for r in chunk], dtype=torch.float32).to(self.device)
+                t = self.transfers.timesteps([r.t for r in chunk])  # pinned: no host stall
                 began = self.transfers.mark()
                 with torch.inference_mode():
                     if getattr(self.model, "takes_frame_keys", False):  # frames known by index
