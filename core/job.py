@@ -54,12 +54,14 @@ from core.frame_path import FramePath, RgbFramePath, choose_frame_path
 from core.interpolators.base import Interpolator
 from core.interpolators.registry import create_interpolator
 from core.memory import (
+    clean_up,
     cuda_facts,
     degrade,
+    empty_device_cache,
     gib,
     is_out_of_memory,
     preflight,
-    release_pinned_memory,
+    release_cuda_memory,
     trim_host_memory,
 )
 from core.options import JobOptions
@@ -301,8 +303,7 @@ class _Job:
         if drop_graphs is not None:
             drop_graphs()
         gc.collect()
-        if self.device.type == "cuda":
-            torch.cuda.empty_cache()
+        empty_device_cache(self.device)
 
     def back_off(self, detail: str, retried_at_one: bool) -> bool:
         """Halve the batch; at batch 1 retry once, then lower the scale or tile.
@@ -683,9 +684,10 @@ def _report_failure(on_event: EventCallback, exc: FramedeckError) -> None:
 
 
 def _release(job: _Job) -> None:
-    """Unload the model and return memory to the pre-job baseline."""
-    if job.model is not None:
-        job.model.unload()
+    """Unload the model and return memory to the pre-job baseline. Each step is attempted
+    even when one before it raised (after a CUDA error they do): failures are logged, and the
+    job's own error, if any, stays the one raised."""
+    failures = clean_up([("unloading the model", job.model.unload if job.model is not None else None)])
     if job.restore_threads is not None:
         torch.set_num_threads(job.restore_threads)
     job.tensors.clear()
@@ -697,6 +699,6 @@ def _release(job: _Job) -> None:
     gc.collect()
     trim_host_memory()
     if device is not None and device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.empty_cache()
-        release_pinned_memory()
+        failures += release_cuda_memory(device)
+    for failure in failures:
+        clean_up([("logging", lambda failure=failure: job.log("warning", f"clean-up: {failure}"))])
