@@ -109,7 +109,7 @@ def test_model_speed_reports_a_row_per_size_batch_and_mode(tmp_path, capsys):
     out = tmp_path / "speed.json"
     rows = model_speed.main(["--weights", str(shared_path("models/rife-4.25")), "--sizes", "128x64",
                              "--batches", "1,2", "--graphs", "on,off", "--seconds", "0.05",
-                             "--json", str(out)])
+                             "--device", "cpu", "--json", str(out)])
     assert [(r["batch"], r["graphs"]) for r in rows] == [(1, "on"), (2, "on"), (1, "off"), (2, "off")]
     assert all(r["pairs_per_s"] > 0 and r["precision"] == "fp32" for r in rows)
     assert json.loads(out.read_text()) == rows
