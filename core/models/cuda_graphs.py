@@ -15,8 +15,8 @@ about as much as running them. A CUDA graph launches the whole forward at once. 
   stream made on that device: ``torch.cuda.graph`` otherwise synchronises and captures on
   the thread's current device (0), and with ``--device cuda:1`` the kernels would run
   eagerly outside the capture, leaving an empty graph whose replays return the same stale
-  output (PyTorch issue 87894). Each graph gets its own memory pool: graphs of different
-  shapes are replayed in any order, which a shared pool does not allow.
+  output (PyTorch issue 87894). Each graph gets its own memory pool (no ``pool`` argument):
+  graphs of different shapes are replayed in any order, which a shared pool does not allow.
 - Each new graph is checked before it is used: its inputs are filled with random values
   other than the ones it was captured on, replayed, and compared with an eager forward on
   those values computed before the capture (so no eager forward runs beside the graph's
@@ -27,8 +27,7 @@ about as much as running them. A CUDA graph launches the whole forward at once. 
   in ``adopt`` are taken as those tensors at capture (not copied), so a caller that owns
   such a buffer and passes it again pays no copy; it must not use it for anything else, and
   its contents are not kept by the call (the RIFE wrapper stacks each batch into one buffer
-  per shape). Other inputs are cloned, so a
-  caller's tensor is never written.
+  per shape). Other inputs are cloned, so a caller's tensor is never written.
 - The tensor returned is the graph's own output buffer: it is valid until the next call,
   so the caller copies what it needs first (the RIFE wrapper's crop and flip do).
 
