@@ -88,11 +88,13 @@ def torch_memory_reader(device: str | None) -> Callable[[], TorchMemory | None]:
 
 
 def _normal_uuid(uuid: object) -> str:
+    """The UUID's hex digits only: NVML writes "GPU-xxxxxxxx-xxxx-...", torch without the
+    prefix (and its exact spelling is not promised)."""
     text = str(uuid).strip().lower()
     for prefix in ("gpu-", "mig-"):
         if text.startswith(prefix):
             text = text[len(prefix):]
-    return text
+    return "".join(c for c in text if c in "0123456789abcdef")
 
 
 def cuda_to_nvml(cuda_uuids: Sequence[str], nvml_uuids: Sequence[str | None]) -> list[int] | None:
