@@ -103,7 +103,8 @@ def cuda_to_nvml(cuda_uuids: Sequence[str], nvml_uuids: Sequence[str | None]) ->
     nvml = [_normal_uuid(u) if u else None for u in nvml_uuids]
     mapping = []
     for uuid in cuda_uuids:
-        matches = [i for i, known in enumerate(nvml) if known is not None and known == _normal_uuid(uuid)]
+        key = _normal_uuid(uuid)
+        matches = [i for i, known in enumerate(nvml) if key and known == key]
         if len(matches) != 1:
             return None
         mapping.append(matches[0])
