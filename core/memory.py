@@ -95,6 +95,7 @@ def probe_pair_memory(
         probe_forward(model, device, height, width, batch)
         torch.cuda.synchronize(device)
         peak = torch.cuda.max_memory_allocated(device) - before
+        torch.cuda.empty_cache()  # else the driver's free figure misses what the probe cached
     return max(0, peak) // batch
 
 
