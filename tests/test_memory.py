@@ -225,3 +225,30 @@ def test_tiles_forward_drop_graphs_and_the_inner_capabilities():
     tiled.on_note = print
     assert inner.on_note is print
     TiledInterpolator(BlendInterpolator()).drop_graphs()  # an inner model without graphs
+
+
+def test_model_speed_memory_spans_the_load_the_capture_and_the_loop(monkeypatch, capsys):
+    """The figure is the reserved peak from before the model loads to after the timed loop
+    (where the graph is captured and its pool held), not the allocated peak of replays."""
+    from bench import model_speed
+
+    log: list[str] = []
+
+    class Model(BlendInterpolator):
+        def load(self, device):
+            log.append("load")
+
+        def unload(self):
+            log.append("unload")
+
+    def measure(model, frames, batch, seconds, device):
+        log.append("warm-up, capture, timed loop")
+        return {"pairs_per_s": 10.0}
+
+    monkeypatch.setattr(model_speed, "create_interpolator", lambda *a, **k: Model())
+    monkeypatch.setattr(model_speed, "measure", measure)
+    monkeypatch.setattr(model_speed, "reserved_baseline", lambda d: log.append("baseline") or 100)
+    monkeypatch.setattr(model_speed, "reserved_peak", lambda d, base: log.append(f"peak above {base}") or 42.0)
+    rows = model_speed.main(["--sizes", "32x16", "--batches", "2", "--graphs", "on", "--device", "cpu"])
+    assert log[:5] == ["baseline", "load", "warm-up, capture, timed loop", "peak above 100", "unload"]
+    assert rows[0]["peak_mib"] == 42.0 and "| 42 |" in capsys.readouterr().out
