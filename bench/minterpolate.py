@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from bench.middlebury import to_uint8
+from core.interpolators.base import Interpolator
 
 OPTIONS = "mi_mode=mci:mc_mode=aobmc:me_mode=bidir:scd=none"
 
@@ -67,7 +68,7 @@ def doubled(frames: Iterable[np.ndarray], fps: int = 1) -> Iterator[np.ndarray]:
     yield from drain()
 
 
-class MinterpolateInterpolator:
+class MinterpolateInterpolator(Interpolator):
     """minterpolate behind the Interpolator protocol, for scoring; only t = 0.5 is supported."""
 
     name = "minterpolate"

@@ -349,6 +349,7 @@ def test_results_still_on_their_way_from_the_device_are_written_in_order(tmp_pat
     """On CUDA a batch's copy to the host lands after the next batch is queued; flushes that
     find it not ready move on, and the output is still every frame in order."""
     import core.job
+    import core.model_runner
     from core.transfer import PendingDownload, Transfers
 
     src = write_frames(tmp_path / "in.mkv", moving_frames(11))
@@ -384,7 +385,7 @@ def test_results_still_on_their_way_from_the_device_are_written_in_order(tmp_pat
     assert result.output_frames == 33 and got[1] == want[1]
     assert all(np.array_equal(a, b) for a, b in zip(got[0], want[0], strict=True))
     assert max(waits) >= 1  # some flush found a batch still in flight and went on
-    assert open_downloads == [0, core.job.MAX_IN_FLIGHT + 1]  # bounded, and all used
+    assert open_downloads == [0, core.model_runner.MAX_IN_FLIGHT + 1]  # bounded, and all used
 
 
 def test_a_gpu_result_that_never_lands_is_a_stall_not_a_hang(tmp_path, monkeypatch):

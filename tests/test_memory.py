@@ -107,11 +107,11 @@ def test_other_errors_are_not_taken_for_out_of_memory(exc):
 
 
 def test_the_graph_runner_and_the_job_share_the_check():
-    import core.job
+    import core.model_runner
     import core.models.cuda_graphs as graphs
     from core.device import is_out_of_memory as shared
 
-    assert graphs.is_out_of_memory is shared and core.job.is_out_of_memory is shared
+    assert graphs.is_out_of_memory is shared and core.model_runner.is_out_of_memory is shared
 
 
 class FailsOnce(BlendInterpolator):

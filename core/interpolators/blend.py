@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import torch
 
+from core.interpolators.base import Interpolator
 
-class BlendInterpolator:
+
+class BlendInterpolator(Interpolator):
     """(1 - t) * img0 + t * img1; needs no weights and no padding."""
 
     name = "blend"

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from core.errors import ModelError
+from core.interpolators.base import Interpolator
 from core.interpolators.flow_ops import backward_warp, reverse_flow
 
 PRESETS = {
@@ -74,7 +75,7 @@ def _warped_side(img: torch.Tensor, flow: torch.Tensor, t: torch.Tensor) -> torc
         return backward_warp(img, flow_t)
 
 
-class FlowInterpolator:
+class FlowInterpolator(Interpolator):
     """DIS flow + flow reversal + bidirectional warp and blend; no weights."""
 
     name = "flow"

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from core.errors import ModelError, OptionError
-from core.interpolators.base import pad_to_multiple
+from core.interpolators.base import Interpolator, pad_to_multiple
 from core.memory import empty_device_cache
 from core.models.cuda_graphs import GraphedForward
 from core.models.frame_rows import FrameRows
@@ -42,7 +42,7 @@ def use_fp16(precision: str, device: torch.device) -> bool:
     return precision == "fp16" or (precision == "auto" and device.type == "cuda")
 
 
-class _Base:
+class _Base(Interpolator):
     """Shared precision, layout and padding handling."""
 
     name = "learnt"

@@ -10,7 +10,7 @@ import torch
 from core.interpolators.base import Interpolator
 
 
-class TiledInterpolator:
+class TiledInterpolator(Interpolator):
     """Splits frames into ``grid`` x ``grid`` tiles with ``overlap`` pixels and feathers the seams.
 
     The inner model's capabilities that still hold per tile are forwarded: ``drop_graphs``
@@ -34,33 +34,31 @@ class TiledInterpolator:
 
     def drop_graphs(self) -> None:
         """Free the memory the inner model's captured CUDA graphs hold."""
-        drop = getattr(self.inner, "drop_graphs", None)
-        if drop is not None:
-            drop()
+        self.inner.drop_graphs()
 
-    @property
+    @property  # type: ignore[override]
     def graphed(self) -> Any:
-        return getattr(self.inner, "graphed", None)
+        return self.inner.graphed
 
     @property
     def precision_used(self) -> str:
-        return str(getattr(self.inner, "precision_used", None) or "fp32")
+        return self.inner.precision_used
 
-    @property
+    @property  # type: ignore[override]
     def scale(self) -> float | None:
-        return getattr(self.inner, "scale", None)
+        return self.inner.scale
 
-    @property
+    @property  # type: ignore[override]
     def cpu_torch_threads(self) -> int | None:
-        return getattr(self.inner, "cpu_torch_threads", None)
+        return self.inner.cpu_torch_threads
 
-    @property
+    @property  # type: ignore[override]
     def on_note(self) -> Callable[[str], None] | None:
-        return getattr(self.inner, "on_note", None)
+        return self.inner.on_note
 
     @on_note.setter
     def on_note(self, note: Callable[[str], None] | None) -> None:
-        self.inner.on_note = note  # type: ignore[attr-defined]
+        self.inner.on_note = note
 
     def _spans(self, size: int) -> list[tuple[int, int]]:
         step = -(-size // self.grid)
