@@ -100,8 +100,8 @@ if [ "${SUITE:-1}" = 1 ]; then
     ignores=()
     for f in "${CUDA_TESTS[@]}"; do ignores+=(--ignore "$f"); done
     workers=()
-    "$PY" -c "import xdist" 2>/dev/null && workers=(-n "${WORKERS:-6}")
-    part tests-suite 200 "${PYTEST[@]}" "${workers[@]}" "${ignores[@]}" -k "$NOT_CARRIED" tests \
+    "$PY" -c "import xdist" 2>/dev/null && workers=(-n "${WORKERS:-12}")
+    part tests-suite 170 "${PYTEST[@]}" "${workers[@]}" "${ignores[@]}" -k "$NOT_CARRIED" tests \
         >> "$OUT/tests.txt" 2>&1
 fi
 tail -n 25 "$OUT/tests.txt"

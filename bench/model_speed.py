@@ -146,6 +146,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 model.unload()
                 row.update(size=size, batch=batch, graphs=graphs, precision=precision, scale=scale)
                 rows.append(row)
+                if args.json:  # after every row, so a run cut short keeps what it measured
+                    args.json.write_text(json.dumps(rows, indent=1))
                 print(f"| {size} | {batch} | {graphs} | {precision} | {scale} | "
                       f"{row['pairs_per_s']:.1f} | {2 * row['pairs_per_s']:.1f} | {row['peak_mib']:.0f} |",
                       flush=True)
@@ -153,8 +155,6 @@ def main(argv: list[str] | None = None) -> list[dict]:
                     print(f"  ({size} batch {batch}: {row.get('error') or row['graph_note']})", file=sys.stderr)
         del frames
         reserved_baseline(device)
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=1))
     return rows
 
 
