@@ -51,7 +51,7 @@ from core.rate import RateEstimator
 from core.scenecut import PairKind, SceneCutDetector
 from core.schedule import OutputSchedule
 from core.transfer import Transfers
-from core.video.codecs import resolve_codec
+from core.video.containers import codec_for_output
 from core.video.probe import VideoInfo, probe_video
 from core.video.reader import DecodedFrame, FrameReader
 from core.video.segments import (
@@ -105,6 +105,7 @@ class _Job:
         options = self.options
         self.emit(StageChanged(Stage.PROBING, str(self.input_path)))
         self.info = info = probe_video(self.input_path)
+        codec_for_output(self.output_path, options.codec)  # a codec the container refuses: fail now
         self.device = device = resolve_device(options.device)
         self.detector = SceneCutDetector(options.scene_cut)
         self.schedule = OutputSchedule(info.time_base, info.fps, options.factor, options.target_fps)
@@ -146,15 +147,18 @@ class _Job:
             fault=self.faults.on_decode,
             interrupt=self.control.raise_if_stalled,
             convert=frame_path.decode_picture,
+            strict=options.strict,
         )
         with writer as self.writer, reader as self.reader:
             self.writer.interrupt = self.control.raise_if_stalled
-            for note in getattr(self.writer, "notes", []):
+            for note in [*getattr(self.writer, "notes", []), *self.reader.notes]:
                 self.log("info", note)
             self.emit(self.started_event())
             self.emit(StageChanged(Stage.INTERPOLATING, f"{self.total_pairs} pairs"))
             with self.control.watching():
                 previous = self.stream()
+            for warning in self.reader.warnings():
+                self.log("warning", warning)
             self.emit(StageChanged(Stage.FINALIZING, str(self.output_path)))
             self.writer.finish(self.schedule.output_pts(self.end_pts))
         self.emit(StageTimes(self.stage_times()))
@@ -207,7 +211,7 @@ class _Job:
         if workers is None:
             cores = os.cpu_count() or 1
             workers = default_workers(cores) if cores >= 8 else 1
-        codec = resolve_codec(settings.codec)
+        codec = codec_for_output(self.output_path, settings.codec)
         if workers > 1 and codec in SEGMENTABLE:
             # short jobs get shorter segments so that every encoder has work
             segment = max(24, min(DEFAULT_SEGMENT_FRAMES, self.expected_frames // (2 * workers)))
@@ -257,7 +261,7 @@ class _Job:
 
     def add_pair(self, index: int, frame0: DecodedFrame, frame1: DecodedFrame) -> None:
         assert self.slots is not None
-        kind = self.detector.compare(frame0.rgb, frame1.rgb)
+        kind = self.detector.classify(frame0.rgb, frame1.rgb, frame1.missing_before)
         if kind is PairKind.CUT:
             self.log("info", f"scene cut between frames {frame0.index} and {frame1.index}")
         finished = self.slots.add_pair(index, frame0, frame1, kind)

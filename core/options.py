@@ -36,6 +36,7 @@ class JobOptions:
     encode_workers: int | None = None  # None: parallel segments on machines with 8+ cores
     colour: str = "auto"  # auto | device | cpu: where YUV<->RGB conversion runs
     cuda_graphs: bool = True  # replay RIFE 4.x forwards as CUDA graphs on CUDA
+    strict: bool = False  # any damage in the input (lost frames, undecodable packets) fails the job
 
     def validate(self) -> None:
         """Raise OptionError with one sentence if the options contradict or are out of range."""

@@ -18,7 +18,7 @@ from tui.commands.job_args import add_job_arguments, job_options_from_args
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("run", help="interpolate a video headless, with progress lines")
     add_job_arguments(parser)
-    parser.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
+    parser.add_argument("--quiet", action="store_true", help="no notes or progress lines: warnings and the summary")
     parser.set_defaults(handler=handle)
 
 
@@ -31,13 +31,16 @@ class ProgressPrinter:
         clock: Callable[[], float] = time.monotonic,
         interval: float = 1.0,
         quiet: bool = False,
+        notes: bool = False,
     ) -> None:
         self.out = out
         self.clock = clock
         self.interval = interval
         self.quiet = quiet
+        self.notes = notes  # print info notes (until the first progress line)
         self.last_line = -float("inf")
         self.output_fps = 0.0
+        self.progress_started = False  # info notes are printed until the first progress line
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, JobStarted):
@@ -48,6 +51,7 @@ class ProgressPrinter:
                 f"on {event.device} ({event.precision}), batch {event.batch}, codec {event.codec}"
             )
         elif isinstance(event, PairDone):
+            self.progress_started = True
             now = self.clock()
             if now - self.last_line >= self.interval or event.index + 1 >= event.total:
                 self.last_line = now
@@ -59,10 +63,13 @@ class ProgressPrinter:
         elif isinstance(event, Stalled):
             self.line(f"warning: the {event.stage} stage has made no progress for {event.seconds:.0f} s")
         elif isinstance(event, LogRecord) and event.level in ("warning", "error"):
-            self.line(f"{event.level}: {event.message}")
+            self.line(f"{event.level}: {event.message}", always=True)
+        elif isinstance(event, LogRecord) and event.level == "info" and self.notes and not self.progress_started:
+            self.line(f"note: {event.message}")
 
-    def line(self, text: str) -> None:
-        if not self.quiet:
+    def line(self, text: str, always: bool = False) -> None:
+        """Print ``text``; --quiet keeps only warnings and errors (``always``)."""
+        if always or not self.quiet:
             print(text, file=self.out or sys.stderr, flush=True)
 
 
@@ -74,7 +81,7 @@ def handle(args: argparse.Namespace) -> int:
     previous = _install_sigint(cancel)
     try:
         result = run_job(
-            args.input, args.output, options, on_event=ProgressPrinter(quiet=args.quiet), cancel=cancel
+            args.input, args.output, options, on_event=ProgressPrinter(quiet=args.quiet, notes=True), cancel=cancel
         )
     finally:
         if previous is not None:
