@@ -8,8 +8,11 @@ distinct frames used in a ring, so consecutive pairs share a frame as in a video
 feature cache works as it does in a job). Each timed loop interpolates consecutive pairs at
 t = 0.5 in the given batch through ``interpolate()`` (padding, precision, features, crop all
 included), after warm-up calls that also capture the CUDA graph; time is wall time between
-device synchronisations. Peak memory is ``torch.cuda.max_memory_allocated`` over the loop,
-above what was allocated before it. Needs only torch (no PyAV), so it runs on a bare GPU box.
+device synchronisations. Memory is what the job would hold on the GPU: the peak of
+``torch.cuda.max_memory_reserved`` from before the model is loaded to the end of the loop
+(weights, the capture and its graph's pool, the allocator's cache), above what was reserved
+before (the test frames). A replay allocates nothing, so the allocated peak of the loop alone
+would leave out the graph's pool. Needs only torch (no PyAV), so it runs on a bare GPU box.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from bench.paths import SHARED  # noqa: E402
-from core.device import resolve_device  # noqa: E402
+from core.device import cuda_context, is_out_of_memory, resolve_device  # noqa: E402
 from core.interpolators.registry import create_interpolator  # noqa: E402
 
 RING = 9
@@ -69,9 +72,6 @@ def measure(model, frames: list[torch.Tensor], batch: int, seconds: float, devic
         for _ in range(4):  # first use, capture, first replays
             one_batch()
         sync(device)
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-            before = torch.cuda.memory_allocated(device)
         calls, start = 0, time.perf_counter()
         while True:
             one_batch()
@@ -82,9 +82,25 @@ def measure(model, frames: list[torch.Tensor], batch: int, seconds: float, devic
                     break
         sync(device)
         elapsed = time.perf_counter() - start
-    peak = torch.cuda.max_memory_allocated(device) - before if device.type == "cuda" else 0
-    return {"pairs": calls * batch, "seconds": elapsed, "pairs_per_s": calls * batch / elapsed,
-            "peak_mib": peak / 2**20}
+    return {"pairs": calls * batch, "seconds": elapsed, "pairs_per_s": calls * batch / elapsed}
+
+
+def reserved_baseline(device: torch.device) -> int:
+    """Empty the cache and restart the peak: what is reserved now (0 off CUDA)."""
+    if device.type != "cuda":
+        return 0
+    with cuda_context(device):
+        torch.cuda.synchronize(device)
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+        return torch.cuda.memory_reserved(device)
+
+
+def reserved_peak(device: torch.device, baseline: int) -> float:
+    """MiB reserved at the peak since :func:`reserved_baseline`, above it (0 off CUDA)."""
+    if device.type != "cuda":
+        return 0.0
+    return (torch.cuda.max_memory_reserved(device) - baseline) / 2**20
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -104,7 +120,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"# {time.strftime('%Y-%m-%d')}, {name}, torch {torch.__version__}, model {args.model} "
           f"{Path(args.weights).name}, precision {args.precision}")
-    print("| size | batch | CUDA graphs | precision | scale | pairs/s | output fps at 2x | peak MiB |")
+    print("| size | batch | CUDA graphs | precision | scale | pairs/s | output fps at 2x | peak reserved MiB |")
     print("|---|---|---|---|---|---|---|---|")
     rows = []
     for size in args.sizes.split(","):
@@ -112,26 +128,33 @@ def main(argv: list[str] | None = None) -> list[dict]:
         frames = moving_frames(height, width, device)
         for graphs in args.graphs.split(","):
             for batch in (int(b) for b in args.batches.split(",")):
+                baseline = reserved_baseline(device)
                 model = create_interpolator(args.model, args.weights, precision=args.precision,
                                             scale=args.scale, cuda_graphs=graphs == "on")
                 model.load(device)
                 try:
                     row = measure(model, frames, batch, args.seconds, device)
-                except torch.cuda.OutOfMemoryError:
-                    row = {"pairs_per_s": 0.0, "peak_mib": float("nan"), "error": "out of memory"}
+                except Exception as exc:
+                    if not is_out_of_memory(exc):
+                        raise
+                    row = {"pairs_per_s": 0.0, "error": "out of memory"}
+                row["peak_mib"] = reserved_peak(device, baseline)
+                graphed = getattr(model, "graphed", None)
+                row["graph_note"] = getattr(graphed, "disabled_reason", None)
                 precision = getattr(model, "precision_used", "fp32")
                 scale = getattr(model, "scale", None)
                 model.unload()
                 row.update(size=size, batch=batch, graphs=graphs, precision=precision, scale=scale)
                 rows.append(row)
+                if args.json:  # after every row, so a run cut short keeps what it measured
+                    args.json.write_text(json.dumps(rows, indent=1))
                 print(f"| {size} | {batch} | {graphs} | {precision} | {scale} | "
                       f"{row['pairs_per_s']:.1f} | {2 * row['pairs_per_s']:.1f} | {row['peak_mib']:.0f} |",
                       flush=True)
+                if row["graph_note"] or row.get("error"):
+                    print(f"  ({size} batch {batch}: {row.get('error') or row['graph_note']})", file=sys.stderr)
         del frames
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=1))
+        reserved_baseline(device)
     return rows
 
 

@@ -25,8 +25,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import torch
-
 from core.device import resolve_device
 from core.errors import FramedeckError, JobAborted
 from core.events import (
@@ -46,7 +44,7 @@ from core.interpolators.base import Interpolator
 from core.interpolators.registry import create_interpolator
 from core.job_control import JobControl
 from core.job_slots import FinishedPair, OutputSlots
-from core.memory import release_pinned_memory, trim_host_memory
+from core.memory import clean_up, release_cuda_memory, trim_host_memory
 from core.model_runner import ModelRunner
 from core.models.auto import choice_for_job, chosen_event
 from core.options import JobOptions
@@ -373,11 +371,14 @@ def _report_failure(on_event: EventCallback, exc: FramedeckError) -> None:
 
 
 def _release(job: _Job) -> None:
-    """Unload the model and return memory to the pre-job baseline."""
+    """Unload the model and return memory to the pre-job baseline. Each step is attempted
+    even when one before it raised (after a CUDA error they do): failures are logged, and the
+    job's own error, if any, stays the one raised."""
+    failures: list[str] = []
     if job.runner is not None:
-        job.runner.release()
+        failures += job.runner.release()
     elif job.interpolator is not None:
-        job.interpolator.unload()
+        failures += clean_up([("unloading the model", job.interpolator.unload)])
     if job.slots is not None:
         job.slots.clear()
     device = getattr(job, "device", None)
@@ -385,6 +386,6 @@ def _release(job: _Job) -> None:
     gc.collect()
     trim_host_memory()
     if device is not None and device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.empty_cache()
-        release_pinned_memory()
+        failures += release_cuda_memory(device)
+    for failure in failures:
+        clean_up([("logging", lambda failure=failure: job.log("warning", f"clean-up: {failure}"))])

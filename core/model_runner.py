@@ -23,7 +23,15 @@ from core.frame_path import FramePath
 from core.interpolators.base import Interpolator
 from core.job_control import JobControl
 from core.job_slots import Picture, Request
-from core.memory import cuda_facts, degrade, gib, is_out_of_memory, preflight
+from core.memory import (
+    clean_up,
+    cuda_facts,
+    degrade,
+    empty_device_cache,
+    gib,
+    is_out_of_memory,
+    preflight,
+)
 from core.transfer import PendingDownload, Transfers
 from core.video.reader import DecodedFrame
 
@@ -111,14 +119,16 @@ class ModelRunner:
             f"but only {gib(choice.free_bytes)} is free."
         )
 
-    def release(self) -> None:
-        """Unload the model, restore torch's threads and drop every tensor held."""
-        self.model.unload()
+    def release(self) -> list[str]:
+        """Unload the model, restore torch's threads and drop every tensor held; an unload that
+        raises (after a CUDA error) does not stop the rest. Returns the failures, one line each."""
+        failures = clean_up([("unloading the model", self.model.unload)])
         if self.restore_threads is not None:
             torch.set_num_threads(self.restore_threads)
             self.restore_threads = None
         self.tensors.clear()
         self.in_flight.clear()
+        return failures
 
     # -- requests in, results out -----------------------------------------------------------
 
@@ -182,7 +192,7 @@ class ModelRunner:
                 control.raise_if_stalled()
                 img0 = torch.stack([self.tensor(r.frame0) for r in chunk])
                 img1 = torch.stack([self.tensor(r.frame1) for r in chunk])
-                t = torch.tensor([r.t for r in chunk], dtype=torch.float32).to(self.device)
+                t = self.transfers.timesteps([r.t for r in chunk])  # pinned: no host stall
                 began = self.transfers.mark()
                 with torch.inference_mode():
                     if self.model.takes_frame_keys:  # frames known by index
@@ -239,8 +249,7 @@ class ModelRunner:
     def free_cached_memory(self) -> None:
         self.model.drop_graphs()
         gc.collect()
-        if self.device.type == "cuda":
-            torch.cuda.empty_cache()
+        empty_device_cache(self.device)
 
     def back_off(self, detail: str, retried_at_one: bool) -> bool:
         """Halve the batch; at batch 1 retry once, then lower the scale or tile.

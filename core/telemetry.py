@@ -4,11 +4,19 @@ NVML is reached through an injected module-like object (the real ``pynvml`` from
 nvidia-ml-py by default, imported lazily), so tests drive it with a fake. Nothing here
 raises to the caller: a machine without NVML reports ``available = False`` and a GPU whose
 readings fail gives a sample with the readings that worked.
+
+NVML numbers every GPU of the machine in PCI bus order; CUDA numbers only those
+``CUDA_VISIBLE_DEVICES`` lets this process see, in its order, and by default fastest first
+(``CUDA_DEVICE_ORDER``). Samples are therefore matched to CUDA devices by UUID (CUDA's as
+torch reports it, NVML's ``nvmlDeviceGetUUID``), so a sample's ``index`` is the N of
+``--device cuda:N``. When the two cannot be matched (no CUDA in torch, an NVML without
+UUIDs) every NVML GPU is sampled under its NVML index, as before.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +26,10 @@ NVML_TEMPERATURE_GPU = 0  # the GPU die sensor, pynvml.NVML_TEMPERATURE_GPU
 
 @dataclass(frozen=True)
 class GpuSample:
-    """One reading of one GPU; None where NVML could not say (unsupported or failing)."""
+    """One reading of one GPU; None where NVML could not say (unsupported or failing).
+
+    ``index`` is the GPU's CUDA index for this process when known, else NVML's own;
+    ``nvml_index`` is NVML's where it differs from ``index``."""
 
     index: int
     name: str
@@ -28,6 +39,7 @@ class GpuSample:
     temperature: float | None  # degrees Celsius
     power: float | None  # watts
     errors: tuple[str, ...] = ()  # the readings that failed, e.g. ("power",)
+    nvml_index: int | None = None  # None: the same as ``index``
 
 
 @dataclass(frozen=True)
@@ -38,8 +50,9 @@ class TorchMemory:
     reserved: int  # bytes the allocator keeps from the driver
 
 
-def torch_memory(device: int | None = None) -> TorchMemory | None:
-    """Allocated and reserved bytes on ``device`` (default: current), or None without CUDA."""
+def torch_memory(device: int | str | None = None) -> TorchMemory | None:
+    """Allocated and reserved bytes on ``device`` (default: the calling thread's current
+    device, which in a sampler thread is always 0), or None without CUDA."""
     try:
         import torch
 
@@ -52,6 +65,64 @@ def torch_memory(device: int | None = None) -> TorchMemory | None:
         return None
 
 
+def cuda_index(device: str | None) -> int | None:
+    """The CUDA index a job given ``--device device`` runs on (as ``resolve_device`` picks
+    it: ``auto`` and ``cuda`` are 0), or None for the CPU or a name that is not a device."""
+    name = (device or "auto").strip().lower()
+    if name in ("auto", "cuda"):
+        return 0
+    if name.startswith("cuda:"):
+        try:
+            return int(name.split(":", 1)[1])
+        except ValueError:
+            return None
+    return None
+
+
+def torch_memory_reader(device: str | None) -> Callable[[], TorchMemory | None]:
+    """A reader of torch's memory on the job's device, for the console's sampler thread."""
+    index = cuda_index(device)
+    if index is None:
+        return lambda: None
+    return lambda: torch_memory(index)
+
+
+def _normal_uuid(uuid: object) -> str:
+    """The UUID's hex digits only: NVML writes "GPU-xxxxxxxx-xxxx-...", torch without the
+    prefix (and its exact spelling is not promised)."""
+    text = str(uuid).strip().lower()
+    for prefix in ("gpu-", "mig-"):
+        if text.startswith(prefix):
+            text = text[len(prefix):]
+    return "".join(c for c in text if c in "0123456789abcdef")
+
+
+def cuda_to_nvml(cuda_uuids: Sequence[str], nvml_uuids: Sequence[str | None]) -> list[int] | None:
+    """The NVML index of each CUDA device, in CUDA order, matched by UUID; None when any
+    CUDA device has no single NVML match (then nothing is mapped)."""
+    nvml = [_normal_uuid(u) if u else None for u in nvml_uuids]
+    mapping = []
+    for uuid in cuda_uuids:
+        key = _normal_uuid(uuid)
+        matches = [i for i, known in enumerate(nvml) if key and known == key]
+        if len(matches) != 1:
+            return None
+        mapping.append(matches[0])
+    return mapping or None
+
+
+def torch_cuda_uuids() -> list[str]:
+    """The UUID of each CUDA device this process sees, in CUDA order ([] without CUDA)."""
+    try:
+        import torch
+
+        if not torch.cuda.is_available():
+            return []
+        return [str(torch.cuda.get_device_properties(i).uuid) for i in range(torch.cuda.device_count())]
+    except Exception:
+        return []
+
+
 def _load_pynvml() -> Any:
     import pynvml
 
@@ -61,7 +132,12 @@ def _load_pynvml() -> Any:
 class GpuTelemetry:
     """Samples every NVIDIA GPU through NVML; use as a context manager or call ``close``."""
 
-    def __init__(self, nvml: Any | None = None) -> None:
+    def __init__(
+        self, nvml: Any | None = None, cuda_uuids: Callable[[], Sequence[str]] | None = None
+    ) -> None:
+        """``cuda_uuids`` lists the CUDA devices' UUIDs in CUDA order (default: torch's)."""
+        self._cuda_uuids = cuda_uuids or torch_cuda_uuids
+        self._order: list[tuple[int, int]] | None = None  # (CUDA or NVML index, NVML index)
         self.available = False
         self.unavailable_reason = NVML_UNAVAILABLE
         self.detail = ""  # NVML's own words when it failed to start, for `framedeck doctor`
@@ -95,10 +171,33 @@ class GpuTelemetry:
             return None
 
     def sample(self) -> list[GpuSample]:
-        """One sample per GPU; an empty list when NVML is unavailable."""
-        return [self._sample_one(i) for i in range(self.device_count())]
+        """One sample per GPU this process can use, in CUDA order (every GPU NVML sees when
+        the two cannot be matched); an empty list when NVML is unavailable."""
+        if self._nvml is None:
+            return []
+        if self._order is None:
+            self._order = self._gpu_order()
+        return [self._sample_one(nvml_index, index) for index, nvml_index in self._order]
 
-    def _sample_one(self, index: int) -> GpuSample:
+    def _gpu_order(self) -> list[tuple[int, int]]:
+        count = self.device_count()
+        try:
+            cuda = list(self._cuda_uuids())
+        except Exception:
+            cuda = []
+        mapping = cuda_to_nvml(cuda, [self._uuid(i) for i in range(count)]) if cuda else None
+        if mapping is None:
+            return [(i, i) for i in range(count)]
+        return list(enumerate(mapping))
+
+    def _uuid(self, index: int) -> str | None:
+        try:
+            nvml = self._nvml
+            return _text(nvml.nvmlDeviceGetUUID(nvml.nvmlDeviceGetHandleByIndex(index)))
+        except Exception:
+            return None
+
+    def _sample_one(self, nvml_index: int, index: int) -> GpuSample:
         nvml = self._nvml
         errors: list[str] = []
 
@@ -109,9 +208,10 @@ class GpuTelemetry:
                 errors.append(what)
                 return None
 
-        handle = read("handle", nvml.nvmlDeviceGetHandleByIndex, index)
+        other = None if nvml_index == index else nvml_index
+        handle = read("handle", nvml.nvmlDeviceGetHandleByIndex, nvml_index)
         if handle is None:
-            return GpuSample(index, f"GPU {index}", None, None, None, None, None, tuple(errors))
+            return GpuSample(index, f"GPU {index}", None, None, None, None, None, tuple(errors), other)
         name = read("name", nvml.nvmlDeviceGetName, handle)
         memory = read("memory", nvml.nvmlDeviceGetMemoryInfo, handle)
         rates = read("utilization", nvml.nvmlDeviceGetUtilizationRates, handle)
@@ -126,6 +226,7 @@ class GpuTelemetry:
             temperature=float(temperature) if temperature is not None else None,
             power=milliwatts / 1000.0 if milliwatts is not None else None,
             errors=tuple(errors),
+            nvml_index=other,
         )
 
     def close(self) -> None:

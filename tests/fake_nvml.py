@@ -21,8 +21,9 @@ class _Rates:
 class FakeNvml:
     """Answers the NVML calls GpuTelemetry makes; ``memory_used[i]`` is GPU i's next reading."""
 
-    def __init__(self, names: list[str], total_gib: float = 80.0) -> None:
+    def __init__(self, names: list[str], total_gib: float = 80.0, uuids: list[str] | None = None) -> None:
         self.names = names
+        self.uuids = uuids  # None: an NVML that cannot tell UUIDs
         self.total = int(total_gib * GIB)
         self.memory_used = [int(0.1 * self.total)] * len(names)
         self.utilization = [0] * len(names)
@@ -40,6 +41,11 @@ class FakeNvml:
 
     def nvmlDeviceGetHandleByIndex(self, index: int) -> int:
         return index
+
+    def nvmlDeviceGetUUID(self, handle: int) -> str:
+        if self.uuids is None:
+            raise RuntimeError("Not Supported")
+        return self.uuids[handle]
 
     def nvmlDeviceGetName(self, handle: int) -> bytes:
         return self.names[handle].encode()

@@ -148,3 +148,59 @@ def test_torch_memory_matches_cuda_availability() -> None:
     memory = torch_memory()
     assert memory is not None and memory.allocated >= block.numel()
     assert memory.reserved >= memory.allocated
+
+
+# ---------------------------------------------------------------- which GPU is which
+
+
+def test_cuda_index_follows_the_device_option() -> None:
+    from core.telemetry import cuda_index
+
+    assert [cuda_index(d) for d in ("auto", "cuda", "cuda:2", "CUDA:1", "cpu", "cuda:x", None)] == \
+        [0, 0, 2, 1, None, None, 0]
+
+
+def test_torch_memory_is_read_for_the_jobs_device_from_any_thread(monkeypatch) -> None:
+    """The console samples on a worker thread, whose current device is always 0: the reader
+    must name the job's device."""
+    import threading
+
+    from core.telemetry import torch_memory_reader
+
+    asked: list[object] = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda d=None: asked.append(d) or 5)
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda d=None: asked.append(d) or 7)
+    reader = torch_memory_reader("cuda:1")
+    got: list[object] = []
+    worker = threading.Thread(target=lambda: got.append(reader()))
+    worker.start()
+    worker.join()
+    assert got[0].allocated == 5 and got[0].reserved == 7 and asked == [1, 1]
+    assert torch_memory_reader("cpu")() is None
+
+
+def test_samples_follow_cuda_numbering_under_cuda_visible_devices() -> None:
+    """NVML sees four GPUs in PCI order; CUDA_VISIBLE_DEVICES=3,1 lets this process see two,
+    numbered 0 and 1 in that order. Matched by UUID, the samples are those two, labelled as
+    --device cuda:N names them (torch's UUIDs lack NVML's "GPU-" prefix)."""
+    from tests.fake_nvml import FakeNvml as PanelNvml
+
+    uuids = [f"GPU-0000000{i}-aaaa-bbbb-cccc-dddddddddddd" for i in range(4)]
+    nvml = PanelNvml(["A", "B", "C", "D"], uuids=uuids)
+    nvml.memory_used = [1 * GIB, 2 * GIB, 3 * GIB, 4 * GIB]
+    cuda = [uuids[3][4:], uuids[1][4:].upper()]
+    telemetry = GpuTelemetry(nvml, cuda_uuids=lambda: cuda)
+    samples = telemetry.sample()
+    assert [(s.index, s.name, s.memory_used, s.nvml_index) for s in samples] == \
+        [(0, "D", 4 * GIB, 3), (1, "B", 2 * GIB, None)]  # NVML 1 is CUDA 1 too
+
+
+def test_without_a_uuid_match_every_nvml_gpu_is_sampled_under_its_nvml_index() -> None:
+    from tests.fake_nvml import FakeNvml as PanelNvml
+
+    for nvml, cuda in ((PanelNvml(["A", "B"]), ["x"]),  # NVML cannot tell UUIDs
+                       (PanelNvml(["A", "B"], uuids=["GPU-1", "GPU-2"]), ["GPU-3"]),  # no match
+                       (PanelNvml(["A", "B"], uuids=["GPU-1", "GPU-2"]), [])):  # torch has no CUDA
+        samples = GpuTelemetry(nvml, cuda_uuids=lambda cuda=cuda: cuda).sample()
+        assert [(s.index, s.name, s.nvml_index) for s in samples] == [(0, "A", None), (1, "B", None)]

@@ -18,6 +18,7 @@ import torch
 
 from core.errors import ModelError, OptionError
 from core.interpolators.base import Interpolator, clamp_to_inputs, pad_to_multiple
+from core.memory import empty_device_cache
 from core.models.cuda_graphs import GraphedForward
 from core.models.frame_rows import FrameRows
 from core.models.layers import fold_gains
@@ -247,8 +248,7 @@ class RifeInterpolator(_Base):
         self.model = None
         self.cache.clear()
         clear_grids()
-        if self.device.type == "cuda":
-            torch.cuda.empty_cache()
+        empty_device_cache(self.device)
 
 
 class TorchScriptInterpolator(_Base):
@@ -290,8 +290,7 @@ class TorchScriptInterpolator(_Base):
 
     def unload(self) -> None:
         self.module = None
-        if self.device.type == "cuda":
-            torch.cuda.empty_cache()
+        empty_device_cache(self.device)
 
 
 def make_rife(weights: str | None, **kwargs: object) -> RifeInterpolator:

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 
 from core.interpolators.base import Interpolator
 
 
 class TiledInterpolator(Interpolator):
-    """Splits frames into ``grid`` x ``grid`` tiles with ``overlap`` pixels and feathers the seams."""
+    """Splits frames into ``grid`` x ``grid`` tiles with ``overlap`` pixels and feathers the seams.
+
+    The inner model's capabilities that still hold per tile are forwarded: ``drop_graphs``
+    (equal tiles replay one captured graph, which a further back-off must be able to free),
+    ``graphed`` (the preflight budgets its memory), ``precision_used``, ``scale`` (read only:
+    the back-off has lowered it as far as it goes before tiling), ``cpu_torch_threads`` and
+    ``on_note``. ``takes_frame_keys`` is not: a key names a whole frame, not one of its tiles.
+    """
 
     def __init__(self, inner: Interpolator, grid: int = 2, overlap: int = 64) -> None:
         self.inner = inner
@@ -21,6 +31,34 @@ class TiledInterpolator(Interpolator):
 
     def unload(self) -> None:
         self.inner.unload()
+
+    def drop_graphs(self) -> None:
+        """Free the memory the inner model's captured CUDA graphs hold."""
+        self.inner.drop_graphs()
+
+    @property  # type: ignore[override]
+    def graphed(self) -> Any:
+        return self.inner.graphed
+
+    @property
+    def precision_used(self) -> str:
+        return self.inner.precision_used
+
+    @property  # type: ignore[override]
+    def scale(self) -> float | None:
+        return self.inner.scale
+
+    @property  # type: ignore[override]
+    def cpu_torch_threads(self) -> int | None:
+        return self.inner.cpu_torch_threads
+
+    @property  # type: ignore[override]
+    def on_note(self) -> Callable[[str], None] | None:
+        return self.inner.on_note
+
+    @on_note.setter
+    def on_note(self, note: Callable[[str], None] | None) -> None:
+        self.inner.on_note = note
 
     def _spans(self, size: int) -> list[tuple[int, int]]:
         step = -(-size // self.grid)

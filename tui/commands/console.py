@@ -218,12 +218,13 @@ def run_console(
 
 
 def run_screen(session: ConsoleSession, job_name: str | None) -> SessionSummary:
-    from core.telemetry import GpuTelemetry, torch_memory
+    from core.telemetry import GpuTelemetry, torch_memory_reader
     from tui.app import FramedeckApp
     from tui.widgets.gpu_panel import sampler_for
 
     telemetry = GpuTelemetry()
-    app = FramedeckApp(session, sampler=sampler_for(telemetry, torch_memory), job_name=job_name, handle_hangup=True)
+    torch_reader = torch_memory_reader(session.options.device)  # the job's GPU, not device 0
+    app = FramedeckApp(session, sampler=sampler_for(telemetry, torch_reader), job_name=job_name, handle_hangup=True)
     try:
         app.run()
         if session.detached:  # the terminal went away: finish the job and the watchdog headless
