@@ -36,6 +36,7 @@ class JobOptions:
     encode_workers: int | None = None  # None: parallel segments on machines with 8+ cores
     colour: str = "auto"  # auto | device | cpu: where YUV<->RGB conversion runs
     cuda_graphs: bool = True  # replay RIFE 4.x forwards as CUDA graphs on CUDA
+    segment_pairs: int | None = None  # input pairs per journal segment (None: about 2 s of input)
 
     def validate(self) -> None:
         """Raise OptionError with one sentence if the options contradict or are out of range."""
@@ -59,5 +60,7 @@ class JobOptions:
             raise OptionError(f"--colour must be auto, device or cpu, got {self.colour!r}.")
         if self.encode_workers is not None and not 1 <= self.encode_workers <= 32:
             raise OptionError(f"--encode-workers must be from 1 to 32, got {self.encode_workers}.")
+        if self.segment_pairs is not None and self.segment_pairs < 1:
+            raise OptionError(f"segment_pairs must be at least 1, got {self.segment_pairs}.")
         if self.stall_timeout is not None and self.stall_timeout <= 0:
             raise OptionError("--stall-timeout must be a positive number of seconds.")

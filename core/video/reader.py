@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import threading
@@ -45,6 +46,10 @@ class _Failure:
     error: BaseException
 
 
+class _MissedStart(Exception):
+    """A seek landed after the frame a resumed job starts at."""
+
+
 class _Stopped(Exception):
     """The consumer closed the reader; the thread winds down."""
 
@@ -60,6 +65,11 @@ class FrameReader:
     consumer waits for a frame; what it raises (a stall error) ends the iteration.
     ``convert`` makes ``DecodedFrame.rgb`` in the decode thread (default: the full frame as
     RGB through swscale; the device frame path passes a thumbnail maker instead).
+    ``start_pts`` with ``start_index`` starts at a later frame (a resumed job): the decoder
+    seeks to the keyframe at or before it, decodes forward, and hands over frames from the one
+    at ``start_pts`` on, numbered from ``start_index``; when the seek lands past it, decoding
+    starts over from the beginning. ``start_index`` alone decodes from the beginning and
+    hands over frames from that index on.
     """
 
     def __init__(
@@ -71,6 +81,8 @@ class FrameReader:
         clock: Callable[[], float] = time.perf_counter,
         interrupt: Callable[[], None] | None = None,
         convert: Callable[[av.VideoFrame], np.ndarray] | None = None,
+        start_index: int = 0,
+        start_pts: int | None = None,
     ) -> None:
         self.path = Path(path)
         self.info = info
@@ -78,6 +90,8 @@ class FrameReader:
         self.interrupt = interrupt
         self.convert = convert or _to_rgb
         self.clock = clock
+        self.start_index = start_index
+        self.start_pts = start_pts
         self.decode_seconds = 0.0
         self.dropped = 0
         self.packets = 0  # non-empty packets demuxed
@@ -185,12 +199,30 @@ class FrameReader:
         with container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
+            if self.start_pts is None:
+                self._decode_stream(container, stream)
+                return
+            with contextlib.suppress(_MissedStart):
+                self._seek(container, stream, self.start_pts)
+                self._decode_stream(container, stream)
+                return
+            self.dropped = self.packets = self.discarded_packets = 0
+            container.seek(0, stream=stream, backward=True, any_frame=False)
             self._decode_stream(container, stream)
+
+    def _seek(self, container: av.container.InputContainer, stream: av.video.stream.VideoStream, pts: int) -> None:
+        """Seek to the keyframe at or before ``pts``, with a margin for frames decoded before it."""
+        margin = round(2 / float(self.info.time_base))  # two seconds in the stream's time base
+        try:
+            container.seek(max(0, pts - margin), stream=stream, backward=True, any_frame=False)
+        except av.FFmpegError:
+            raise _MissedStart from None
 
     def _decode_stream(self, container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> None:
         time_base = self.info.time_base
         nominal = max(1, round(1 / (self.info.fps * time_base)))
-        index = 0
+        skip_before = self.start_pts
+        index = self.start_index if skip_before is not None else 0  # else frames before start_index are skipped
         last_pts: int | None = None
         last_duration: int | None = None
         first_pts: int | None = None
@@ -213,13 +245,23 @@ class FrameReader:
                 pts = frame.pts
                 if pts is None:
                     pts = 0 if last_pts is None else last_pts + (last_duration or nominal)
+                if skip_before is not None:  # a resumed job: frames before its first are not wanted
+                    if pts < skip_before:
+                        continue
+                    if pts != skip_before:
+                        raise _MissedStart
+                    skip_before = None
                 if frame.is_corrupt:
-                    if index == 0:  # leading frames that reference pictures before the cut
+                    if index == self.start_index:  # leading frames that reference pictures before the cut
                         self.dropped += 1
                         continue
                     raise self._corrupt(index + self.dropped, "the decoder flagged the picture as damaged")
                 if last_pts is not None and pts <= last_pts:
                     self.dropped += 1
+                    continue
+                if index < self.start_index:  # a start without its pts: count frames up to it
+                    last_pts, last_duration = pts, frame.duration or None
+                    index += 1
                     continue
                 rgb = self.convert(frame)
                 self.decode_seconds += self.clock() - start

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 import av
+import numpy as np
 
 from core.errors import EncodeError
 from core.video.output_file import Picture
@@ -48,6 +49,8 @@ class _Segment:
     packets: deque = field(default_factory=deque)
     done: bool = False
     extradata: bytes | None = None
+    count: int = 0  # frames dispatched to it
+    abandoned: bool = False  # an interrupted run gave it up; its packets are not kept
 
 
 def default_workers(cores: int | None = None) -> int:
@@ -161,13 +164,11 @@ class SegmentedVideoWriter(BaseVideoWriter):
                 self._raise_if_failed()
                 raise EncodeError("An encoder thread stopped unexpectedly.")
         index = self.frames_written
-        if index % self.segment_frames == 0:
+        if self._starts_segment(index):
             self._close_segment()
-            self._current = _Segment(self.segments, index)
-            self.segments += 1
-            self._order.put(self._current)
-            self._todo.put(self._current)
+            self._open_segment(index)
         assert self._current is not None
+        self._current.count += 1
         if isinstance(picture, av.VideoFrame):
             with self._lock:
                 if id(picture) in self._in_flight:
@@ -176,8 +177,22 @@ class SegmentedVideoWriter(BaseVideoWriter):
         self._frame_pts.append(pts)
         self._current.frames.put((picture, pts, duration, index))
         self.frames_written += 1
-        if self.frames_written % self.segment_frames == 0:
+        if self._ends_segment():
             self._close_segment()
+
+    def _starts_segment(self, index: int) -> bool:
+        """Whether output frame ``index`` opens a new segment (every ``segment_frames`` here)."""
+        return index % self.segment_frames == 0
+
+    def _ends_segment(self) -> bool:
+        """Whether the frame just dispatched was its segment's last."""
+        return self.frames_written % self.segment_frames == 0
+
+    def _open_segment(self, first_frame: int) -> None:
+        self._current = _Segment(self.segments, first_frame)
+        self.segments += 1
+        self._order.put(self._current)
+        self._todo.put(self._current)
 
     def _close_segment(self) -> None:
         if self._current is not None:
@@ -347,8 +362,14 @@ class SegmentedVideoWriter(BaseVideoWriter):
 
 
 def _copy_frame(frame: av.VideoFrame) -> av.VideoFrame:
-    """A copy of ``frame`` with its own buffers and colour tags."""
-    copy = av.VideoFrame.from_ndarray(frame.to_ndarray(), format=frame.format.name)
+    """A copy of ``frame`` with its own buffers and colour tags, plane by plane (any format)."""
+    copy = av.VideoFrame(frame.width, frame.height, frame.format.name)
+    for src, dst in zip(frame.planes, copy.planes, strict=True):
+        rows = np.frombuffer(src, np.uint8).reshape(-1, src.line_size)
+        out = np.frombuffer(dst, np.uint8).reshape(-1, dst.line_size)
+        width = min(src.line_size, dst.line_size)
+        height = min(len(rows), len(out))
+        out[:height, :width] = rows[:height, :width]
     copy.colorspace, copy.color_range = frame.colorspace, frame.color_range
     return copy
 
