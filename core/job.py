@@ -242,9 +242,9 @@ class _Job:
         self.writer.finish(self.schedule.output_pts(self.end_pts), join=self.journal.files_if_complete)
 
     def wind_down(self, exc: BaseException) -> None:
-        """A failure or an interrupt with ``keep``: let closed segments be stored, and say how
-        to resume (without ``keep``, run_job removes the journal once the writer has stopped)."""
-        if self.journal is None or self.journal.journal is None or not self.keep:
+        """An interrupt with ``keep``: let closed segments be stored, and say how to resume
+        (otherwise run_job removes the journal once the writer has stopped)."""
+        if self.journal is None or self.journal.journal is None or not _kept(self, exc, self.keep):
             return
         if isinstance(self.writer, JournalVideoWriter):
             self.writer.wind_down(KEEP_GRACE)
@@ -501,8 +501,8 @@ def run_job(
     such a job has no journal.
     The journal (``.NAME.framedeck/`` beside the output) is resumed when it matches this job;
     ``restart`` discards it first; one that does not match is refused (OutputError) and left
-    as it is. ``keep`` keeps it when the job fails or is cancelled (JobAborted then says
-    "interrupted at N%: run the same command to resume"); otherwise it is removed.
+    as it is. ``keep`` keeps it when the job is cancelled (JobAborted then says
+    "interrupted at N%: run the same command to resume"); a failure removes it.
     ``pairs`` (a range starting at a segment boundary) runs only those pairs into the journal.
     ``journal=False`` encodes straight into the output, as before journals existed.
     Raises :class:`core.errors.FramedeckError` (with one sentence) on any failure; the
@@ -523,23 +523,30 @@ def run_job(
     try:
         return job.run()
     except FramedeckError as exc:
-        _discard_journal(job, keep)
+        _discard_journal(job, _kept(job, exc, keep))
         _report_failure(on_event, exc)
         raise
     except Exception as exc:
-        _discard_journal(job, keep)
+        _discard_journal(job, False)
         error = FramedeckError(f"Unexpected failure: {type(exc).__name__}: {exc}")
         _report_failure(on_event, error)
         raise error from exc
-    except BaseException:
-        _discard_journal(job, keep)
+    except BaseException as exc:
+        _discard_journal(job, _kept(job, exc, keep))
         raise
     finally:
         _release(job)
 
 
+def _kept(job: _Job, exc: BaseException, keep: bool) -> bool:
+    """Whether the journal outlives ``exc``: with ``keep``, an interrupt (cancel, a second
+    Ctrl-C) keeps it; a failure never does, so a mistake leaves nothing behind."""
+    interrupted = isinstance(exc, KeyboardInterrupt) or (isinstance(exc, JobAborted) and job.control.cancel.is_set())
+    return keep and interrupted
+
+
 def _discard_journal(job: _Job, keep: bool) -> None:
-    """Without ``keep`` a failed job leaves no journal (one it refused is not its own)."""
+    """A job that is not kept leaves no journal (one it refused is not its own)."""
     if job.journal is not None and not keep:
         job.journal.remove()
 

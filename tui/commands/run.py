@@ -10,7 +10,8 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from core.events import Event, JobFinished, JobStarted, LogRecord, PairDone, Stalled
+from core.errors import JobAborted
+from core.events import Event, JobFinished, JobResumed, JobStarted, LogRecord, PairDone, Stalled
 from core.rate import format_eta
 from tui.commands.job_args import add_job_arguments, job_options_from_args
 
@@ -19,6 +20,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("run", help="interpolate a video headless, with progress lines")
     add_job_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
+    parser.add_argument(
+        "--restart", action="store_true",
+        help="discard the journal of an earlier run of this output and start from the first frame",
+    )
+    parser.add_argument(
+        "--no-keep", dest="keep", action="store_false",
+        help="on Ctrl-C, SIGTERM or a failure remove the journal instead of keeping it for a resume",
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -56,6 +65,9 @@ class ProgressPrinter:
                     f"pairs {event.index + 1}/{event.total}  {rate} pairs/s  "
                     f"ETA {format_eta(event.eta_seconds)}  frames {event.frames_written}"
                 )
+        elif isinstance(event, JobResumed):
+            self.line(f"resuming at pair {event.pair + 1} of {event.total} ({event.percent}%): "
+                      f"{event.segments} segments kept from an earlier run")
         elif isinstance(event, Stalled):
             self.line(f"warning: the {event.stage} stage has made no progress for {event.seconds:.0f} s")
         elif isinstance(event, LogRecord) and event.level in ("warning", "error"):
@@ -71,14 +83,24 @@ def handle(args: argparse.Namespace) -> int:
 
     options = job_options_from_args(args)
     cancel = threading.Event()
-    previous = _install_sigint(cancel)
+    terminated = threading.Event()
+    previous = _install_sigint(cancel, keep=args.keep)
+    previous_term = _install_sigterm(cancel, terminated)
     try:
         result = run_job(
-            args.input, args.output, options, on_event=ProgressPrinter(quiet=args.quiet), cancel=cancel
+            args.input, args.output, options, on_event=ProgressPrinter(quiet=args.quiet), cancel=cancel,
+            keep=args.keep, restart=args.restart,
         )
+    except JobAborted as exc:
+        if not terminated.is_set():
+            raise
+        print(f"framedeck: {exc}", file=sys.stderr)
+        return EXIT_TERMINATED
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
     print(summary(result))
     return 0
 
@@ -91,15 +113,31 @@ def summary(result: JobFinished) -> str:
     )
 
 
-def _install_sigint(cancel: threading.Event):
-    """First Ctrl-C asks the job to abort cleanly; a second one interrupts at once."""
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process ended by it
+
+
+def _install_sigint(cancel: threading.Event, keep: bool = True):
+    """First Ctrl-C asks the job to stop cleanly; a second one interrupts at once."""
     if threading.current_thread() is not threading.main_thread():
         return None
+    progress = "the progress is kept for a resume" if keep else "the progress is removed (--no-keep)"
 
     def on_sigint(signum: int, frame: object) -> None:
         if cancel.is_set():
             raise KeyboardInterrupt
-        print("\naborting after the current batch (Ctrl-C again to interrupt)", file=sys.stderr)
+        print(f"\nstopping after the current batch; {progress} (Ctrl-C again to interrupt)", file=sys.stderr)
         cancel.set()
 
     return signal.signal(signal.SIGINT, on_sigint)
+
+
+def _install_sigterm(cancel: threading.Event, terminated: threading.Event):
+    """SIGTERM (a provider taking the box back) stops the job like Ctrl-C; the exit status is 143."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        terminated.set()
+        cancel.set()
+
+    return signal.signal(signal.SIGTERM, on_sigterm)
