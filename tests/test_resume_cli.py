@@ -134,7 +134,7 @@ def test_sigterm_keeps_progress_says_so_and_exits_non_zero(clip, reference, tmp_
 
 def test_no_keep_removes_the_progress_on_sigterm(clip, tmp_path):
     out = tmp_path / "out.mp4"
-    cmd = command(clip, out) + ["--no-keep"]
+    cmd = [*command(clip, out), "--no-keep"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env("hang-store@segment=1,seconds=60"), stderr=subprocess.PIPE,
                             stdout=subprocess.DEVNULL, text=True)
     assert proc.stderr is not None

@@ -62,6 +62,14 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
         help="run RIFE 4.x eagerly on CUDA instead of replaying captured CUDA graphs",
     )
     parser.add_argument("--stall-timeout", type=float, default=None, help="abort after S seconds of stall")
+    parser.add_argument(
+        "--restart", action="store_true",
+        help="discard the journal of an earlier run of this output and start from the first frame",
+    )
+    parser.add_argument(
+        "--no-keep", dest="keep", action="store_false",
+        help="when interrupted (Ctrl-C, SIGTERM, abort) remove the journal instead of keeping it for a resume",
+    )
 
 
 def job_options_from_args(args: argparse.Namespace) -> JobOptions:

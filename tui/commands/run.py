@@ -20,14 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("run", help="interpolate a video headless, with progress lines")
     add_job_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
-    parser.add_argument(
-        "--restart", action="store_true",
-        help="discard the journal of an earlier run of this output and start from the first frame",
-    )
-    parser.add_argument(
-        "--no-keep", dest="keep", action="store_false",
-        help="on Ctrl-C, SIGTERM or a failure remove the journal instead of keeping it for a resume",
-    )
+
     parser.set_defaults(handler=handle)
 
 
