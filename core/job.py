@@ -213,12 +213,9 @@ class _Job:
                 self.wind_down(exc)
                 raise
         self.emit(StageTimes(self.stage_times()))
-        joined = self.journal is None or self.journal.journal is None or self.journal.complete
-        if self.journal is not None and joined:
-            self.journal.remove()
         first_pts = self.first_pts if self.first_pts is not None else 0
         result = JobFinished(
-            output=str(self.output_path) if joined else "",
+            output="" if self.journal is not None else str(self.output_path),
             input_frames=previous.index + 1,
             output_frames=self.writer.frames_written,
             pairs=self.pairs_done,
@@ -226,6 +223,8 @@ class _Job:
             seconds=self.clock() - started,
             duration=float(((self.end_pts or previous.pts) - first_pts) * info.time_base),
         )
+        if self.journal is not None and self.journal.complete:  # joined: the whole output's figures
+            result = self.journal_result(result)
         self.emit(StageChanged(Stage.DONE, str(self.output_path)))
         self.emit(result)
         return result
@@ -236,7 +235,7 @@ class _Job:
             return
         assert self.journal is not None
         if self.end_pts is None:  # a range that stops before the end: its last segment is closed
-            self.writer.finish(None, join=lambda: None)
+            self.writer.finish(None, join=self.journal.files_if_complete)  # joined if the rest is done
             return
         self.journal.mark_end(self.writer.last_segment(), previous.index + 1, self.end_pts)
         self.writer.finish(self.schedule.output_pts(self.end_pts), join=self.journal.files_if_complete)
@@ -274,21 +273,28 @@ class _Job:
         assert isinstance(writer, JournalVideoWriter)
         with writer:
             writer.finish(None, join=self.journal.files_if_complete)
-        frames = sum(s["frames"] for s in journal.segments.values())
-        first_pts = self.journal.first_pts or 0
-        self.journal.remove()
-        result = JobFinished(
-            output=str(self.output_path),
-            input_frames=end["input_frames"],
-            output_frames=frames,
-            pairs=max(0, end["input_frames"] - 1),
-            interpolated_frames=0,
-            seconds=self.clock() - started,
-            duration=float((end["end_pts"] - first_pts) * self.info.time_base),
-        )
+        result = self.journal_result(JobFinished("", 0, 0, 0, 0, self.clock() - started, 0.0))
         self.emit(StageChanged(Stage.DONE, str(self.output_path)))
         self.emit(result)
         return result
+
+    def journal_result(self, run: JobFinished) -> JobFinished:
+        """The whole output's figures once the journal is joined (this run's own time and
+        interpolated frames), and the journal removed."""
+        assert self.journal is not None and self.journal.journal is not None
+        journal = self.journal.journal
+        end = journal.manifest["end"]
+        first_pts = self.journal.first_pts or 0
+        self.journal.remove()
+        return JobFinished(
+            output=str(self.output_path),
+            input_frames=end["input_frames"],
+            output_frames=sum(s["frames"] for s in journal.segments.values()),
+            pairs=max(0, end["input_frames"] - 1),
+            interpolated_frames=run.interpolated_frames,
+            seconds=run.seconds,
+            duration=float((end["end_pts"] - first_pts) * self.info.time_base),
+        )
 
     def started_event(self) -> JobStarted:
         assert self.runner is not None
@@ -377,7 +383,7 @@ class _Job:
             if current is None:
                 break
             if previous is None:
-                if self.first_pts is None:
+                if self.first_pts is None and current.index == 0:
                     self.first_pts = current.pts
                     if self.journal is not None:
                         self.journal.note_first_pts(current.pts)

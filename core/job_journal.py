@@ -150,8 +150,11 @@ class JobJournal:
             segment += 1
         if journal.complete or (stop is not None and segment * size >= stop):
             return None
-        if any(int(k) >= segment for k in journal.segments) or journal.manifest.get("end"):
-            journal.drop_from(segment)
+        last = None if stop is None or stop >= total_pairs else -(-stop // size)  # segments this run makes
+        if any(int(k) >= segment and (last is None or int(k) < last) for k in journal.segments) or (
+            last is None and journal.manifest.get("end")
+        ):
+            journal.drop(segment, last)
         if segment == 0:
             return StartPoint(0, 0, None, None, 0)
         before = journal.segment(segment - 1)

@@ -216,14 +216,16 @@ class Journal:
             self.segments[str(number)] = entry
             self.save()
 
-    def drop_from(self, number: int) -> None:
-        """Forget segments ``number`` and later (they are made again) and the end mark."""
+    def drop(self, first: int, stop: int | None) -> None:
+        """Forget segments ``first`` to ``stop`` (exclusive; None: all later ones and the end
+        mark), which this run makes again."""
         with self._lock:
-            for key in [k for k in self.segments if int(k) >= number]:
+            for key in [k for k in self.segments if int(k) >= first and (stop is None or int(k) < stop)]:
                 entry = self.segments.pop(key)
                 with contextlib.suppress(OSError):
                     (self.folder / entry["file"]).unlink()
-            self.manifest["end"] = None
+            if stop is None:
+                self.manifest["end"] = None
             self.save()
 
     def mark_end(self, end: dict[str, Any]) -> None:

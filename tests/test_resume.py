@@ -94,6 +94,17 @@ def test_ranges_of_pairs_joined_equal_the_whole_job(clip, reference, tmp_path):
     assert not journal_folder(out).exists()
 
 
+def test_a_later_range_first_finds_its_start_by_decoding_from_the_beginning(clip, reference, tmp_path):
+    out = tmp_path / "out.mp4"
+    events = []
+    run_job(clip, out, options(), pairs=range(24, FRAMES - 1), on_event=events.append)
+    assert any(isinstance(e, LogRecord) and "decoding from the start" in e.message for e in events)
+    assert sorted(read_manifest(journal_folder(out))["segments"]) == ["3", "4", "5", "6"]
+    result = run_job(clip, out, options(), pairs=range(0, 24))
+    assert result.duration == pytest.approx(FRAMES / 24)
+    assert packets(out) == packets(reference)  # no scene cut in this clip, so the detector agrees
+
+
 def test_a_range_must_start_on_a_segment_boundary(clip, tmp_path):
     from core.errors import OptionError
 
