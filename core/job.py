@@ -77,6 +77,7 @@ from core.video.writer import EncoderSettings, VideoWriter
 
 STAGE_EVENT_INTERVAL = 1.0  # seconds between StageTimes events
 KEEP_GRACE = 5.0  # seconds an interrupted job waits for closed segments to be stored
+FINISH_SECONDS = 3.0  # an interrupted job finishes its segment when that takes less than this
 
 
 class _Job:
@@ -122,6 +123,7 @@ class _Job:
         self.scene_after: dict[int, list[float]] = {}  # segment -> detector scores before it
         self.first_pts: int | None = None
         self.end_pts: int | None = None
+        self.finishing = False  # an interrupt is waiting for the segment in progress to end
 
     def log(self, level: str, message: str) -> None:
         self.control.log(level, message)
@@ -375,7 +377,8 @@ class _Job:
         last_delta: int | None = None
         frames = iter(self.reader)
         while True:
-            control.check()
+            if not self.finishing_segment(previous):
+                control.check()
             control.stage = "decode"
             start = self.clock()
             current = next(frames, None)
@@ -410,6 +413,27 @@ class _Job:
         self.end_pts = previous.pts + tail
         self.flush(final=True)
         return previous
+
+    def finishing_segment(self, previous: DecodedFrame | None) -> bool:
+        """After a cancel with ``keep``: whether to go on to the end of the segment in progress
+        (it is expected to take under FINISH_SECONDS) before stopping. At that end, the pairs
+        still waiting are run and written, so the segment is closed and kept."""
+        if not (self.keep and self.control.cancel.is_set() and self.journal is not None and previous):
+            return False
+        assert self.runner is not None and self.slots is not None
+        size = self.journal.segment_pairs
+        left = (size - previous.index % size) % size  # pairs until the segment's end
+        if left == 0:  # at a boundary: close the segment, then stop
+            self.runner.run(self.slots.take_requests())
+            self.flush(final=True)
+            return False
+        rate = self.rate.rate
+        if self.finishing or (rate and left / rate < FINISH_SECONDS):
+            if not self.finishing:
+                self.log("info", f"interrupted: finishing the segment in progress ({left} pairs) first")
+            self.finishing = True
+            return True
+        return False
 
     def add_pair(self, index: int, frame0: DecodedFrame, frame1: DecodedFrame) -> None:
         assert self.slots is not None

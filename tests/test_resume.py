@@ -82,6 +82,16 @@ def test_an_interrupted_job_kept_resumes_to_exactly_the_uninterrupted_output(cli
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
 
 
+def test_an_interrupt_finishes_a_segment_that_is_nearly_done(clip, tmp_path):
+    out = tmp_path / "out.mp4"
+    cancel, seen = threading.Event(), []
+    with pytest.raises(JobAborted, match="interrupted at 48%"):
+        run_job(clip, out, options(), on_event=interrupt_at(17, cancel, seen), cancel=cancel, keep=True)
+    assert sorted(read_manifest(journal_folder(out))["segments"]) == ["0", "1", "2"]  # pairs 16-23 finished
+    assert [e.index for e in seen if isinstance(e, PairDone)][-1] == 23
+    assert any(isinstance(e, LogRecord) and "finishing the segment in progress" in e.message for e in seen)
+
+
 def test_ranges_of_pairs_joined_equal_the_whole_job(clip, reference, tmp_path):
     out = tmp_path / "out.mp4"
     first = run_job(clip, out, options(), pairs=range(0, 24))
