@@ -342,7 +342,9 @@ class _Job:
                 self.output_path,
                 folder=self.journal.folder,
                 on_segment=self.journal.on_segment,
-                workers=workers,
+                # one more encoder than run at once, so a new segment starts while the last
+                # one drains its lookahead (segments one after the other left cores idle)
+                workers=workers + 1,
                 threads_per_encoder=self.journal.encoder_threads() or max(1, cores // workers),
                 # raw frames that may wait: the segments the other encoders take meanwhile
                 buffer_frames=max(1, (workers - 1) * frames_per_segment),
@@ -427,7 +429,8 @@ class _Job:
             self.runner.run(self.slots.take_requests())
             self.flush(final=True)
             return False
-        rate = self.rate.rate
+        done, elapsed = self.pairs_done - self.start.pair, self.rate.elapsed
+        rate = self.rate.rate or (done / elapsed if done and elapsed > 0 else None)
         if self.finishing or (rate and left / rate < FINISH_SECONDS):
             if not self.finishing:
                 self.log("info", f"interrupted: finishing the segment in progress ({left} pairs) first")
