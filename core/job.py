@@ -342,9 +342,7 @@ class _Job:
                 self.output_path,
                 folder=self.journal.folder,
                 on_segment=self.journal.on_segment,
-                # one more encoder than run at once, so a new segment starts while the last
-                # one drains its lookahead (segments one after the other left cores idle)
-                workers=workers + 1,
+                workers=workers,
                 threads_per_encoder=self.journal.encoder_threads() or max(1, cores // workers),
                 # raw frames that may wait: the segments the other encoders take meanwhile
                 buffer_frames=max(1, (workers - 1) * frames_per_segment),

@@ -29,12 +29,12 @@ from core.options import JobOptions
 from core.video.journal_writer import JournalVideoWriter, StoredSegment
 from core.video.probe import VideoInfo
 
-SEGMENT_SECONDS = 2.0  # of input per segment, by default
+SEGMENT_SECONDS = 4.0  # of input per segment, by default (each costs an encoder start)
 MIN_SEGMENT_PAIRS = 8
 
 
 def default_segment_pairs(info: VideoInfo, total_pairs: int, workers: int) -> int:
-    """About two seconds of input; shorter for short jobs on several encoders, so each has work."""
+    """About four seconds of input; shorter for short jobs on several encoders, so each has work."""
     pairs = round(SEGMENT_SECONDS * float(info.fps))
     if workers > 1:
         pairs = min(pairs, total_pairs // (2 * workers))

@@ -24,14 +24,14 @@ from core.journal import journal_folder, read_manifest
 from tests.clips import moving_frames, write_frames
 
 ROOT = Path(__file__).resolve().parent.parent
-FRAMES = 49  # at 4 fps: 48 pairs, six journal segments of 8 pairs (two seconds each)
+FRAMES = 49  # at 2 fps: 48 pairs, six journal segments of 8 pairs (four seconds each)
 
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("clip")
-    return write_frames(folder / "in.mp4", moving_frames(FRAMES, 96, 64), fps=Fraction(4), codec="libx264",
-                        pix_fmt="yuv420p", audio_seconds=FRAMES / 4)
+    return write_frames(folder / "in.mp4", moving_frames(FRAMES, 96, 64), fps=Fraction(2), codec="libx264",
+                        pix_fmt="yuv420p", audio_seconds=FRAMES / 2)
 
 
 def command(src: Path, out: Path) -> list[str]:
