@@ -62,7 +62,7 @@ from core.rate import RateEstimator
 from core.scenecut import PairKind, SceneCutDetector
 from core.schedule import OutputSchedule
 from core.transfer import Transfers
-from core.video.codecs import resolve_codec
+from core.video.containers import codec_for_output
 from core.video.journal_writer import JournalVideoWriter
 from core.video.output_file import check_output
 from core.video.probe import VideoInfo, probe_video
@@ -135,6 +135,7 @@ class _Job:
         options = self.options
         self.emit(StageChanged(Stage.PROBING, str(self.input_path)))
         self.info = info = probe_video(self.input_path)
+        codec_for_output(self.output_path, options.codec)  # a codec the container refuses: fail now
         self.device = device = resolve_device(options.device)
         self.detector = SceneCutDetector(options.scene_cut)
         self.schedule = OutputSchedule(info.time_base, info.fps, options.factor, options.target_fps)
@@ -195,12 +196,12 @@ class _Job:
             fault=self.faults.on_decode,
             interrupt=self.control.raise_if_stalled,
             convert=frame_path.decode_picture,
+            strict=options.strict,
             start_index=self.start.pair,
-            start_pts=self.start.pts,
         )
         with writer as self.writer, reader as self.reader:
             self.writer.interrupt = self.control.raise_if_stalled
-            for note in getattr(self.writer, "notes", []):
+            for note in [*getattr(self.writer, "notes", []), *self.reader.notes]:
                 self.log("info", note)
             self.emit(self.started_event())
             if self.start.pair:
@@ -209,6 +210,8 @@ class _Job:
             try:
                 with self.control.watching():
                     previous = self.stream()
+                for warning in self.reader.warnings():
+                    self.log("warning", warning)
                 self.emit(StageChanged(Stage.FINALIZING, str(self.output_path)))
                 self.finish_writer(previous)
             except BaseException as exc:
@@ -333,7 +336,7 @@ class _Job:
             return self.writer_factory(self.output_path, **common)
         workers = self.encode_workers()
         cores = os.cpu_count() or 1
-        codec = resolve_codec(settings.codec)
+        codec = codec_for_output(self.output_path, settings.codec)
         if self.journal is not None:
             frames_per_segment = max(1, self.expected_frames * self.journal.segment_pairs // max(1, self.total_pairs))
             if workers > 1:
@@ -442,7 +445,7 @@ class _Job:
             runner = self.runner
             if runner is not None and self.slots.requests:  # batches never span two segments,
                 runner.run(self.slots.take_requests())  # so a resumed run batches the same pairs
-        kind = self.detector.compare(frame0.rgb, frame1.rgb)
+        kind = self.detector.classify(frame0.rgb, frame1.rgb, frame1.missing_before)
         if kind is PairKind.CUT:
             self.log("info", f"scene cut between frames {frame0.index} and {frame1.index}")
         if self.journal is not None and (index + 1) % self.journal.segment_pairs == 0:

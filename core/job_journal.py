@@ -57,7 +57,7 @@ class StartPoint:
 
     segment: int
     pair: int
-    pts: int | None  # input pts of frame ``pair``; None when unknown (decode from the start)
+    pts: int | None  # input pts of frame ``pair``; None when unknown
     scene: list[float] | None  # the scene-cut detector's recent scores before ``pair``
     frames_before: int  # output frames in the segments before ``segment``
 
@@ -160,8 +160,8 @@ class JobJournal:
         before = journal.segment(segment - 1)
         frames_before = sum(s["frames"] for n, s in journal.segments.items() if int(n) < segment)
         if before is None or before.get("next_pts") is None:
-            self.log("warning", f"no record of the segment before pair {segment * size}: decoding from the start to "
-                                "find it; scene-cut decisions near it may differ from a whole run")
+            self.log("warning", f"no record of the segment before pair {segment * size}: scene-cut decisions "
+                                "near it may differ from a whole run's")
             return StartPoint(segment, segment * size, None, None, frames_before)
         return StartPoint(segment, segment * size, before["next_pts"], before.get("scene"), frames_before)
 

@@ -36,7 +36,8 @@ class JobOptions:
     encode_workers: int | None = None  # None: parallel segments on machines with 8+ cores
     colour: str = "auto"  # auto | device | cpu: where YUV<->RGB conversion runs
     cuda_graphs: bool = True  # replay RIFE 4.x forwards as CUDA graphs on CUDA
-    segment_pairs: int | None = None  # input pairs per journal segment (None: about 2 s of input)
+    strict: bool = False  # any damage in the input (lost frames, undecodable packets) fails the job
+    segment_pairs: int | None = None  # input pairs per journal segment (None: about 4 s of input)
 
     def validate(self) -> None:
         """Raise OptionError with one sentence if the options contradict or are out of range."""

@@ -50,6 +50,7 @@ class PairKind(Enum):
     NORMAL = "normal"  # interpolate
     CUT = "cut"  # a scene change: repeat the first frame, do not blend two shots
     DUPLICATE = "duplicate"  # the same picture twice: repeat it, no model call
+    HOLE = "hole"  # frames lost to damage between the two: hold the first, as at a cut
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,13 @@ class SceneCutDetector:
         if cached is not None and cached[0] is rgb and np.array_equal(cached[1], _probe(rgb)):
             return cached[2]
         return frame_signature(rgb)
+
+    def classify(self, rgb0: np.ndarray, rgb1: np.ndarray, missing_between: int = 0) -> PairKind:
+        """Like :meth:`compare`, but a pair with frames lost between them is a HOLE, never blended."""
+        if missing_between:
+            self._cached = None
+            return PairKind.HOLE
+        return self.compare(rgb0, rgb1)
 
     def compare(self, rgb0: np.ndarray, rgb1: np.ndarray) -> PairKind:
         """Classify the pair (rgb0, rgb1) of (H, W, 3) uint8 RGB frames."""

@@ -124,3 +124,30 @@ def test_a_full_disk_is_one_sentence_and_leaves_nothing(tmp_path):
     assert_one_sentence(proc.stderr.strip())
     assert "File too large" in proc.stderr
     assert list(out_dir.iterdir()) == []
+
+
+def test_webm_output_works_and_a_codec_webm_cannot_hold_is_one_sentence(tmp_path, out_dir, capsys):
+    src = write_frames(tmp_path / "in.mp4", moving_frames(6, 64, 48), codec="libx264", pix_fmt="yuv420p")
+    code, err = run_cli([str(src), "-o", str(out_dir / "o.webm")], capsys)
+    assert code == 0, err
+    assert (out_dir / "o.webm").exists()
+    code, err = run_cli([str(src), "-o", str(out_dir / "x.webm"), "--codec", "libx264"], capsys)
+    assert code == 2
+    assert_one_sentence(err)
+    assert "The .webm container cannot hold H.264 video" in err
+    assert not (out_dir / "x.webm").exists() and len(list(out_dir.iterdir())) == 1
+
+
+def test_damaged_input_with_strict_is_one_sentence_and_nothing_written(tmp_path, out_dir, capsys):
+    from tests.footage import cut_bytes_from_middle, noise_mkv
+
+    src = noise_mkv(tmp_path / "in.mkv", n=30)
+    cut_bytes_from_middle(src, 0.3)
+    code, err = run_cli([str(src), "-o", str(out_dir / "o.mp4"), "--strict"], capsys)
+    assert code == 4
+    assert_one_sentence(err)
+    assert "--strict allows no damage" in err
+    assert list(out_dir.iterdir()) == []
+    code, err = run_cli([str(src), "-o", str(out_dir / "o.mp4")], capsys)
+    assert code == 0
+    assert err.startswith("warning: ") and "are missing in 1 gap(s)" in err  # --quiet keeps warnings

@@ -221,19 +221,37 @@ def _corrupt_middle(src: Path) -> None:
     src.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("ext", ["mp4", "mkv"])
-def test_reader_corrupt_mid_stream_names_the_frame(ext: str, tmp_path: Path) -> None:
-    src = write_frames(tmp_path / f"in.{ext}", noise_frames(40), codec="libx264", pix_fmt="yuv420p")
+def test_reader_damage_mid_stream_is_skipped_and_reported_or_refused_when_strict(tmp_path: Path) -> None:
+    """Packets that do not decode are skipped, the hole is reported with its times; --strict refuses."""
+    src = write_frames(tmp_path / "in.mp4", noise_frames(40), codec="libx264", pix_fmt="yuv420p")
     _corrupt_middle(src)
     info = probe_video(src)  # the header and the first frame are intact
+    with FrameReader(src, info) as reader:
+        got = list(reader)
+    assert 30 <= len(got) < 40
+    holes = [f for f in got if f.missing_before]
+    assert holes and reader.report.skipped
+    assert sum(f.missing_before for f in holes) == 40 - len(got)
+    warnings = reader.warnings()
+    assert any("missing in 1 gap" in w or "gap(s) at" in w for w in warnings), warnings
+    assert any("did not decode and were skipped" in w for w in warnings), warnings
     seen = []
-    with pytest.raises(DecodeError) as caught, FrameReader(src, info) as reader:
+    with pytest.raises(DecodeError) as caught, FrameReader(src, info, strict=True) as reader:
         seen.extend(f.index for f in reader)
     message = str(caught.value)
-    assert "corrupt at frame" in message and "of about 40" in message, message
-    assert "\n" not in message
-    at = int(message.split("corrupt at frame ")[1].split()[0])
+    assert "damaged near frame" in message and "--strict" in message and "\n" not in message
+    at = int(message.split("near frame ")[1].split()[0])
     assert 5 < at < 35 and len(seen) <= at
+
+
+def test_reader_mkv_the_demuxer_gives_up_on_is_an_error(tmp_path: Path) -> None:
+    """Overwritten bytes that make the Matroska demuxer stop half way: the rest is unread, a failure."""
+    src = write_frames(tmp_path / "in.mkv", noise_frames(40), codec="libx264", pix_fmt="yuv420p")
+    _corrupt_middle(src)
+    info = probe_video(src)
+    with pytest.raises(DecodeError, match=r"corrupt at frame \d+ of about 40 .*unread"), FrameReader(src, info) as r:
+        for _ in r:
+            pass
 
 
 def test_reader_truncated_file_is_an_error_not_a_short_stream(tmp_path: Path) -> None:
@@ -274,12 +292,16 @@ def test_reader_early_close_does_not_hang(tmp_path: Path) -> None:
 
 def test_codec_resolution_and_availability() -> None:
     available = available_encoders()
-    assert set(available) == {"libx264", "libx265", "h264_nvenc", "hevc_nvenc", "ffv1"}
+    assert set(available) == {
+        "libx264", "libx265", "h264_nvenc", "hevc_nvenc", "ffv1", "libvpx-vp9", "libsvtav1", "prores_ks"
+    }
     assert available["libx264"] and available["ffv1"]
+    assert available["libvpx-vp9"] and available["libsvtav1"] and available["prores_ks"]  # in the PyAV wheel
     assert resolve_codec("auto") == ("h264_nvenc" if available["h264_nvenc"] else "libx264")
     assert resolve_codec("ffv1") == "ffv1"
-    with pytest.raises(OptionError, match="Unknown codec 'vp9'"):
-        resolve_codec("vp9")
+    assert resolve_codec("vp9") == "libvpx-vp9" and resolve_codec("prores") == "prores_ks"
+    with pytest.raises(OptionError, match="Unknown codec 'theora'"):
+        resolve_codec("theora")
     if not available["hevc_nvenc"]:
         with pytest.raises(OptionError, match="does not open on this machine"):
             resolve_codec("hevc_nvenc")

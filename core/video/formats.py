@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import av
 
 from core.errors import OptionError
-from core.video.codecs import NVENC
+from core.video.codecs import NVENC, codec_options
 from core.video.probe import VideoInfo
 
 if TYPE_CHECKING:
@@ -64,11 +64,14 @@ def choose_pix_fmt(
             f"the frame size {width}x{height} is odd and 4:2:0 needs even sizes, so the output is yuv444p at the exact size"
         )
         return "yuv444p"
-    return "yuv420p"
+    return "yuv420p" if "yuv420p" in supported else supported[0]  # ProRes has no 4:2:0
 
 
 def encoder_options(codec: str, settings: EncoderSettings, notes: list[str]) -> dict[str, str]:
     """libav options for the encoder from the user's settings and framedeck's defaults."""
+    chosen = codec_options(codec, settings.crf, settings.preset, notes)  # VP9, AV1, ProRes
+    if chosen is not None:
+        return chosen
     if codec == "ffv1":
         if settings.crf is not None or settings.preset is not None:
             notes.append("ffv1 is lossless; --crf and --preset are ignored")

@@ -114,6 +114,7 @@ class JournalVideoWriter(SegmentedVideoWriter):
         A segment that got no frame is stored empty, so segment numbers stay those of the pairs.
         """
         self._raise_if_failed()
+        end_pts = self._end_pts(end_pts)  # in the stream's own time base (AVI counts frames)
         if self._pending is not None:
             picture, pts = self._pending
             self._pending = None
@@ -132,9 +133,12 @@ class JournalVideoWriter(SegmentedVideoWriter):
         return self.segments - 1
 
     def _finish_encoding(self, end_pts: int | None) -> None:
+        """``end_pts`` in the time base the writer was given (end_segment converts it)."""
         if self._pending is not None or self._current is not None:
-            picture_pts = self._pending[1] if self._pending is not None else 0
-            self.end_segment(end_pts if end_pts is not None else picture_pts)
+            if end_pts is None:
+                self.end_segment(0)  # the last frame keeps the spacing before it
+            else:
+                self.end_segment(end_pts)
         for _ in range(self.workers):
             self._todo.put(None)
         self._order.put(None)

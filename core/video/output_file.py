@@ -1,8 +1,9 @@
 """What both video writers share: the temporary output file, the encoder setup, frame conversion.
 
 :class:`OutputFile` is the hidden file beside the destination that a writer encodes into: it
-opens the container with one video stream and the source's audio, interleaves audio with the
-video packets, and is either committed (closed, fsynced, renamed into place) or discarded.
+opens the container (the one the extension names, see core/video/containers.py) with one
+video stream and the source's other streams (core/video/streams.py), interleaves them with
+the video packets, and is either committed (closed, fsynced, renamed into place) or discarded.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import av
 import numpy as np
 
 from core.errors import OutputError
-from core.video.audio import AudioCarrier
 from core.video.codecs import NVENC
+from core.video.containers import container_for
 from core.video.probe import VideoInfo, is_rgb_format
+from core.video.streams import StreamCarrier
 
 Picture = np.ndarray | av.VideoFrame
 VideoContext = av.video.codeccontext.VideoCodecContext
@@ -174,7 +176,7 @@ class OutputFile:
         self.temp_path = temp_path_for(output)
         self.container: av.container.OutputContainer | None = None
         self.stream: av.video.stream.VideoStream | None = None
-        self.audio: AudioCarrier | None = None
+        self.audio: StreamCarrier | None = None  # every source stream but the picture
         self.closed = False
 
     def open(self, setup: EncoderSetup, notes: list[str], *, write_header: bool) -> None:
@@ -193,8 +195,9 @@ class OutputFile:
 
     def _open(self, setup: EncoderSetup, notes: list[str], write_header: bool) -> None:
         codec, output = setup.codec_name, self.output
+        kind = container_for(output)
         try:
-            self.container = container = av.open(str(self.temp_path), "w")
+            self.container = container = av.open(str(self.temp_path), "w", format=kind.format if kind else None)
         except (av.FFmpegError, ValueError) as exc:
             reason = getattr(exc, "strerror", None) or "unknown container"
             raise OutputError(
@@ -206,6 +209,8 @@ class OutputFile:
             raise OutputError(f"The {output.suffix} container cannot hold {codec} video; use .mkv.")
         stream = container.add_stream(codec, rate=setup.rate, options=dict(setup.options))
         setup.configure(stream.codec_context)
+        if kind is not None and kind.format in ("mp4", "mov") and codec in ("libx265", "hevc_nvenc"):
+            stream.codec_context.codec_tag = "hvc1"  # the HEVC tag Apple players require
         stream.time_base = setup.time_base
         if self.source.rotation:
             stream.set_display_rotation(self.source.rotation)
@@ -216,28 +221,31 @@ class OutputFile:
                 f"The {codec} encoder refused these settings ({getattr(exc, 'strerror', None) or exc})."
             ) from None
         self.stream = stream
-        if self.source.audio_streams:
-            try:
-                self.audio = AudioCarrier(self.source.path, container)
-            except av.FFmpegError as exc:
-                raise OutputError(f"The input's audio cannot be copied into {output.name} ({exc.strerror}).") from None
-            notes.extend(self.audio.notes)
+        try:
+            # mp4/mov: the earliest stream starts at 0, so a late start is no empty edit
+            self.audio = StreamCarrier(self.source.path, container, stream,
+                                       start_at_zero=kind is not None and kind.start_at_zero,
+                                       untimed=kind is not None and kind.constant_rate)
+        except av.FFmpegError as exc:
+            raise OutputError(f"The input's other streams cannot be copied into {output.name} ({exc.strerror}).") from None
+        notes.extend(self.audio.notes)
         if write_header:
             try:
                 container.start_encoding()
             except (av.FFmpegError, ValueError) as exc:
                 reason = getattr(exc, "strerror", None) or exc
                 raise OutputError(
-                    f"The {output.suffix} container cannot hold {codec} video with this input's audio ({reason}); use .mkv."
+                    f"The {output.suffix} container cannot hold {codec} video with this input's other streams ({reason}); use .mkv."
                 ) from None
 
     def mux(self, packet: av.Packet) -> None:
-        """Mux one video packet, after the source audio that starts before it."""
+        """Mux one video packet, after the source packets (audio, subtitles...) that start before it."""
         assert self.container is not None
         if self.audio is not None:
             stamp = packet.dts if packet.dts is not None else packet.pts
             if stamp is not None:
                 self.audio.mux_until(float(stamp * packet.time_base))
+            self.audio.shift_packet(packet)
         self.container.mux(packet)
 
     def finish_audio(self) -> None:

@@ -35,6 +35,7 @@ class VideoInfo:
     stream_duration: float | None = None  # seconds of the video stream alone, when the header says
     colorspace: int = 2  # the first frame's AVColorSpace (2: unspecified)
     color_range: int = 0  # the first frame's AVColorRange (0: unspecified)
+    container: str = ""  # the demuxer's short name, e.g. "matroska,webm", "avi"
 
 
 def is_rgb_format(pix_fmt: str) -> bool:
@@ -56,6 +57,47 @@ def stream_seconds(stream: av.video.stream.VideoStream) -> float | None:
             hours, minutes, seconds = match.groups()
             return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
     return None
+
+
+def truncated(path: str | os.PathLike) -> bool:
+    """True when an AVI (RIFF) or Matroska file is shorter than the size its own header gives."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+            size = os.fstat(handle.fileno()).st_size
+    except OSError:
+        return False
+    if head[:4] == b"RIFF" and len(head) >= 8:
+        return int.from_bytes(head[4:8], "little") + 8 > size
+    if head[:4] == b"\x1a\x45\xdf\xa3":  # EBML: skip the EBML header, read the Segment's size
+        pos = 4
+        length, value = _ebml_vint(head, pos)
+        pos += length + value
+        if head[pos : pos + 4] != b"\x18\x53\x80\x67":
+            return False
+        length, value = _ebml_vint(head, pos + 4)
+        if value < 0:  # "unknown size" (live streams)
+            return False
+        return pos + 4 + length + value > size
+    return False
+
+
+def _ebml_vint(data: bytes, pos: int) -> tuple[int, int]:
+    """(length, value) of the EBML variable-size integer at ``pos``; value -1 for all ones."""
+    if pos >= len(data):
+        return 1, -1
+    first = data[pos]
+    length = 1
+    while length <= 8 and not first & (0x80 >> (length - 1)):
+        length += 1
+    if length > 8 or pos + length > len(data):
+        return 1, -1
+    value = first & (0xFF >> length)
+    for byte in data[pos + 1 : pos + length]:
+        value = (value << 8) | byte
+    if value == (1 << (7 * length)) - 1:
+        return length, -1
+    return length, value
 
 
 def _rotation(stream: av.video.stream.VideoStream, first: av.VideoFrame) -> int:
@@ -166,4 +208,5 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
             stream_duration=stream_duration,
             colorspace=int(first.colorspace),
             color_range=int(first.color_range),
+            container=container.format.name,
         )

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -16,22 +16,27 @@ import av
 import numpy as np
 
 from core.errors import DecodeError
-from core.video.probe import VideoInfo, stream_seconds
+from core.video.probe import RAW_STREAM_FORMATS, VideoInfo, stream_seconds, truncated
+from core.video.timeline import DamageReport, Timeline
 
 CLOSE_TIMEOUT = 10.0  # seconds to wait for the decode thread when closing
 _POLL = 0.05  # seconds between checks of the stop flag while the queue is full
+# containers whose video packets carry no presentation timestamps
+UNTIMED_FORMATS = frozenset({"avi", *RAW_STREAM_FORMATS})
+UNREAD_SLACK = 8 * 1024  # bytes Matroska's cues and tags may take after the last video packet
 
 
 @dataclass
 class DecodedFrame:
     """One decoded input frame."""
 
-    index: int  # 0-based decode order after dropping broken/duplicate-pts frames
-    pts: int  # in VideoInfo.time_base, strictly increasing
+    index: int  # 0-based presentation order after dropping broken/duplicate-pts frames
+    pts: int  # in VideoInfo.time_base, strictly increasing (see core/video/timeline.py)
     time: Fraction  # pts * time_base, in seconds
-    duration: int | None  # pts units if the container knows it
+    duration: int | None  # pts units if the container knows it; exact for the last frame
     rgb: np.ndarray  # (H, W, 3) uint8 RGB, C-contiguous (a thumbnail on the device frame path)
     source: av.VideoFrame  # the decoded frame itself, for bit-exact passthrough
+    missing_before: int = 0  # frames lost to damage just before this one (0: none)
 
 
 @dataclass
@@ -46,10 +51,6 @@ class _Failure:
     error: BaseException
 
 
-class _MissedStart(Exception):
-    """A seek landed after the frame a resumed job starts at."""
-
-
 class _Stopped(Exception):
     """The consumer closed the reader; the thread winds down."""
 
@@ -57,19 +58,21 @@ class _Stopped(Exception):
 class FrameReader:
     """Decodes ``path`` in its own thread into a bounded queue; iterate to get DecodedFrames.
 
-    Frames without a pts get one extrapolated from the previous frame; frames whose pts does
-    not increase are dropped and counted in ``dropped``. A stream that breaks, or ends short of
-    what its header promised, makes iteration raise DecodeError naming the frame number.
+    Frames are timed by :class:`core.video.timeline.Timeline` (presentation order; index
+    timing for AVI and raw streams); a frame repeating the previous timestamp is left out and
+    counted in ``dropped``. Damage (packets that do not decode, gaps the frame spacing does not
+    allow) is skipped and recorded in ``report``; with ``strict`` it raises DecodeError. A
+    stream that breaks off (demuxer error, damaged tail, truncated file) raises
+    DecodeError naming the frame number; one that ends cleanly before its header's count is
+    complete, and ``report.short`` says so. ``warnings()`` and ``notes`` are for the user.
     ``fault``, if given, is called with each frame index before the frame is queued; whatever
     it raises reaches the consumer unchanged. ``interrupt``, if given, is called while the
     consumer waits for a frame; what it raises (a stall error) ends the iteration.
     ``convert`` makes ``DecodedFrame.rgb`` in the decode thread (default: the full frame as
     RGB through swscale; the device frame path passes a thumbnail maker instead).
-    ``start_pts`` with ``start_index`` starts at a later frame (a resumed job): the decoder
-    seeks to the keyframe at or before it, decodes forward, and hands over frames from the one
-    at ``start_pts`` on, numbered from ``start_index``; when the seek lands past it, decoding
-    starts over from the beginning. ``start_index`` alone decodes from the beginning and
-    hands over frames from that index on.
+    ``start_index`` starts at a later frame (a resumed job): every frame is still decoded and
+    timed from the beginning, so timestamps and damage reports are those of a whole run, but
+    frames before it are neither converted nor handed over.
     """
 
     def __init__(
@@ -81,8 +84,8 @@ class FrameReader:
         clock: Callable[[], float] = time.perf_counter,
         interrupt: Callable[[], None] | None = None,
         convert: Callable[[av.VideoFrame], np.ndarray] | None = None,
+        strict: bool = False,
         start_index: int = 0,
-        start_pts: int | None = None,
     ) -> None:
         self.path = Path(path)
         self.info = info
@@ -90,8 +93,17 @@ class FrameReader:
         self.interrupt = interrupt
         self.convert = convert or _to_rgb
         self.clock = clock
+        self.strict = strict
         self.start_index = start_index
-        self.start_pts = start_pts
+        self.report = DamageReport(self.path.name)
+        self.notes: list[str] = []
+        self.last_packet_end = 0  # byte offset after the furthest video packet read
+        self.held_slots = 0  # AVI: empty chunks (the frame before is held), counted in the header
+        if info.container in UNTIMED_FORMATS:
+            self.notes.append(
+                f"{self.path.name} ({info.container}) has no presentation timestamps; "
+                f"frames are timed by their index at {float(info.fps):g} fps"
+            )
         self.decode_seconds = 0.0
         self.dropped = 0
         self.packets = 0  # non-empty packets demuxed
@@ -135,6 +147,10 @@ class FrameReader:
                 raise item.error
             else:
                 self._done = True
+
+    def warnings(self) -> list[str]:
+        """The damage and timing trouble seen, one sentence each (complete after iteration)."""
+        return self.report.warnings()
 
     def close(self) -> None:
         """Stop the decode thread, wait for it and release the input file."""
@@ -199,33 +215,27 @@ class FrameReader:
         with container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
-            if self.start_pts is None:
-                self._decode_stream(container, stream)
-                return
-            with contextlib.suppress(_MissedStart):
-                self._seek(container, stream, self.start_pts)
-                self._decode_stream(container, stream)
-                return
-            self.dropped = self.packets = self.discarded_packets = 0
-            container.seek(0, stream=stream, backward=True, any_frame=False)
             self._decode_stream(container, stream)
 
-    def _seek(self, container: av.container.InputContainer, stream: av.video.stream.VideoStream, pts: int) -> None:
-        """Seek to the keyframe at or before ``pts``, with a margin for frames decoded before it."""
-        margin = round(2 / float(self.info.time_base))  # two seconds in the stream's time base
-        try:
-            container.seek(max(0, pts - margin), stream=stream, backward=True, any_frame=False)
-        except av.FFmpegError:
-            raise _MissedStart from None
+    def _damage(self, at: int) -> None:
+        """Under --strict, the first damage ends the job."""
+        if self.strict and (self.report.damaged or self.report.short):
+            raise DecodeError(
+                f"The input stream of {self.path.name} is damaged near frame {at} ({self.report.first_problem()}); "
+                "--strict allows no damage, so nothing was written."
+            )
 
     def _decode_stream(self, container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> None:
-        time_base = self.info.time_base
-        nominal = max(1, round(1 / (self.info.fps * time_base)))
-        skip_before = self.start_pts
-        index = self.start_index if skip_before is not None else 0  # else frames before start_index are skipped
-        last_pts: int | None = None
-        last_duration: int | None = None
-        first_pts: int | None = None
+        untimed = container.format.name in UNTIMED_FORMATS
+        start_pts = stream.start_time if stream.start_time is not None else 0
+        timeline = Timeline(self.info.time_base, self.info.fps, self.report,
+                            index_timing=untimed, start=start_pts if untimed else 0)
+        index = 0
+        last: DecodedFrame | None = None
+        # AVI: the decode timestamps of stored pictures, in order; the n-th frame shown takes
+        # the n-th, so an empty chunk (a held frame) keeps its tick
+        slots: deque[int] = deque()
+        slot_before: int | None = None
         packets = container.demux(stream)
         while True:
             if self._stop.is_set():
@@ -233,82 +243,151 @@ class FrameReader:
             start = self.clock()
             try:
                 packet = next(packets, None)
-                if packet is None:
-                    break
-                if packet.size:
-                    self.packets += 1
-                    self.discarded_packets += packet.is_discard
-                frames = packet.decode()
-            except av.FFmpegError as exc:
+            except av.FFmpegError as exc:  # the demuxer cannot go on: what follows is unknown
                 raise self._corrupt(index + self.dropped, exc.strerror or type(exc).__name__) from None
+            if packet is None:
+                break
+            if packet.size:
+                self.packets += 1
+                self.discarded_packets += packet.is_discard
+                if packet.pos is not None and packet.pos >= 0:
+                    self.last_packet_end = max(self.last_packet_end, packet.pos + packet.size)
+                if untimed and packet.dts is not None:
+                    if slot_before is not None:
+                        self.held_slots += max(0, packet.dts - slot_before - 1)
+                    slot_before = packet.dts
+                    slots.append(packet.dts)
+            try:
+                frames = packet.decode()
+            except av.FFmpegError:
+                if untimed and packet.dts is not None and packet.dts in slots:
+                    slots.remove(packet.dts)  # its picture is lost: so is its tick
+                stamp = packet.pts if packet.pts is not None else packet.dts
+                self.report.skipped.append(None if stamp is None else float(stamp * packet.time_base))
+                timeline.error_pending = True
+                self._damage(index)
+                continue
             for frame in frames:
-                pts = frame.pts
-                if pts is None:
-                    pts = 0 if last_pts is None else last_pts + (last_duration or nominal)
-                if skip_before is not None:  # a resumed job: frames before its first are not wanted
-                    if pts < skip_before:
-                        continue
-                    if pts != skip_before:
-                        raise _MissedStart
-                    skip_before = None
                 if frame.is_corrupt:
-                    if index == self.start_index:  # leading frames that reference pictures before the cut
+                    if index == 0:  # leading frames that reference pictures before the cut
                         self.dropped += 1
                         continue
-                    raise self._corrupt(index + self.dropped, "the decoder flagged the picture as damaged")
-                if last_pts is not None and pts <= last_pts:
+                    stamp = frame.pts
+                    self.report.skipped.append(None if stamp is None else float(stamp * self.info.time_base))
+                    timeline.error_pending = True
+                    self._damage(index)
+                    continue
+                duration = frame.duration or None
+                placed = timeline.place(frame.pts, duration, slots.popleft() if slots else None)
+                if placed is None:
                     self.dropped += 1
                     continue
-                if index < self.start_index:  # a start without its pts: count frames up to it
-                    last_pts, last_duration = pts, frame.duration or None
+                if index < self.start_index:  # a resumed job: this frame's pairs are done
                     index += 1
                     continue
                 rgb = self.convert(frame)
                 self.decode_seconds += self.clock() - start
-                duration = frame.duration or None
                 decoded = DecodedFrame(
                     index=index,
-                    pts=pts,
-                    time=pts * time_base,
+                    pts=placed.pts,
+                    time=placed.pts * self.info.time_base,
                     duration=duration,
                     rgb=rgb,
                     source=frame,
+                    missing_before=placed.missing,
                 )
+                if placed.missing:
+                    self._damage(index)
                 if self.fault is not None:
                     self.fault(index)
                 self._put(decoded)
                 start = self.clock()
-                if first_pts is None:
-                    first_pts = pts
-                last_pts, last_duration = pts, duration
+                last = decoded
                 index += 1
             self.decode_seconds += self.clock() - start
-        self._check_complete(stream, index, first_pts, last_pts, last_duration or nominal)
+        if last is not None:
+            last.duration = self._last_duration(stream, last, timeline)
+        self._check_complete(stream, index, last, timeline)
+
+    def _last_duration(self, stream: av.video.stream.VideoStream, last: DecodedFrame, timeline: Timeline) -> int:
+        """The last frame's exact duration: to the stream's end where the header says, else its own.
+
+        With B-frames the last frame shown is not the last one stored, so the duration of its
+        own packet is wrong (mp4: its decode-order delta); the stream's end time is exact.
+        """
+        usual = max(timeline.recent) if timeline.recent else timeline.nominal
+        if not timeline.index_timing and stream.duration and stream.start_time is not None:
+            tail = stream.start_time + stream.duration - last.pts
+            if 0 < tail <= 2 * usual:
+                return tail
+        if timeline.index_timing:
+            return timeline.nominal
+        return last.duration or (timeline.recent[-1] if timeline.recent else timeline.nominal)
 
     def _check_complete(
         self,
         stream: av.video.stream.VideoStream,
         decoded: int,
-        first_pts: int | None,
-        last_pts: int | None,
-        last_duration: int,
+        last: DecodedFrame | None,
+        timeline: Timeline,
     ) -> None:
-        """Raise DecodeError when the stream produced fewer frames than its header promised."""
-        produced = decoded + self.dropped
+        """Raise DecodeError when the stream broke off; a clean early end is only reported.
+
+        A stream that delivers fewer frames than its header promises is broken when packets
+        did not decode (with an error, or silently: more packets than pictures), when the
+        demuxer left much of a Matroska file unread, or when the file is shorter than its own
+        header says (truncated); otherwise every frame it has decoded cleanly, and it is
+        complete (a warning; --strict refuses it).
+        """
+        produced = decoded + self.dropped + len(self.report.skipped)
         header = self.info.frame_count
+        short: tuple[int, int] | None = None
         if header:
             # Each header frame is a packet; one that gave no picture was lost or silently skipped.
-            if produced + self.discarded_packets < header:
-                reason = "the stream ends early" if self.packets < header else "the decoder skipped damaged data"
-                raise self._corrupt(produced, reason)
+            if produced + self.discarded_packets + self.held_slots < header:
+                short = (decoded, header)
+        elif last is not None and last.duration is not None:
+            header_end = _header_end(stream)
+            end = float(last.time + last.duration * self.info.time_base)
+            if header_end is not None and end < header_end - 1.5 / float(self.info.fps):
+                start = float(stream.start_time * self.info.time_base) if stream.start_time is not None else 0.0
+                short = (decoded, max(decoded + 1, round((header_end - start) * float(self.info.fps))))
+        if short is None:
             return
-        seconds = stream_seconds(stream)
-        if seconds is None or first_pts is None or last_pts is None:
-            return
-        decoded_seconds = float((last_pts + last_duration - first_pts) * self.info.time_base)
-        period = 1 / float(self.info.fps)
-        if decoded_seconds < seconds - 1.5 * period:
-            raise self._corrupt(produced, "the stream ends early")
+        unread = self._unread_bytes()
+        silent = self.packets - self.discarded_packets > produced  # packets that gave no picture
+        if self.report.skipped or silent or truncated(self.path) or unread:
+            if self.report.skipped or silent:
+                reason = "the decoder skipped damaged data"
+            elif unread:
+                reason = f"the demuxer stopped with {unread} bytes of the file unread"
+            else:
+                reason = "the file is cut short"
+            raise self._corrupt(produced, reason)
+        self.report.short = short
+        self._damage(decoded)
+
+    def _unread_bytes(self) -> int:
+        """Bytes of a Matroska file after the last video packet, when that is more than its cues
+        and tags take (the demuxer gave up on damaged data). Other containers keep an index of
+        unknown size at the end (AVI idx1, mp4 moov), so they are not judged this way."""
+        if not self.info.container.startswith("matroska"):
+            return 0
+        try:
+            size = self.path.stat().st_size
+        except OSError:
+            return 0
+        unread = size - self.last_packet_end
+        return unread if self.last_packet_end and unread > max(UNREAD_SLACK, size // 50) else 0
+
+
+def _header_end(stream: av.video.stream.VideoStream) -> float | None:
+    """The stream's end time in seconds by its header: start + duration, or a Matroska DURATION tag
+    (which is already an end time)."""
+    if stream.duration and stream.time_base:
+        start = stream.start_time or 0
+        return float((start + stream.duration) * stream.time_base)
+    return stream_seconds(stream)
 
 
 def _to_rgb(frame: av.VideoFrame) -> np.ndarray:

@@ -146,6 +146,7 @@ class SegmentedVideoWriter(BaseVideoWriter):
         if not self._threads or not self._writable():
             raise RuntimeError("SegmentedVideoWriter.write() outside an open 'with' block")
         self._raise_if_failed()
+        pts = self.output_pts(pts)
         if self._pending is not None and pts <= self._pending[1]:
             raise ValueError(f"pts must increase: {pts} after {self._pending[1]}")
         self._setup.check_picture(frame)

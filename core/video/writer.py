@@ -16,7 +16,8 @@ from typing import Self
 import av
 
 from core.errors import EncodeError, FramedeckError
-from core.video.codecs import NVENC, encoder_opens_with, resolve_codec
+from core.video.codecs import NVENC, encoder_opens_with
+from core.video.containers import codec_for_output, container_for
 from core.video.formats import choose_pix_fmt, encoder_options
 from core.video.output_file import EncoderSetup, OutputColour, OutputFile, Picture, source_colour
 from core.video.probe import VideoInfo
@@ -71,16 +72,25 @@ class BaseVideoWriter:
         self.width, self.height = width, height
         self.time_base = Fraction(time_base)
         self.rate = Fraction(rate)
+        # A constant-rate container (AVI) counts frames: time base 1/fps, pts = frame slot.
+        self.input_time_base = self.time_base
+        container = container_for(self.output)
+        self.constant_rate = container is not None and container.constant_rate
+        if self.constant_rate:
+            self.time_base = 1 / self.rate
+        self._last_slot: int | None = None
         self.settings = settings
         self.source = source
         self.fault = fault
         self.clock = clock
         # called while write() waits for a busy encoder; what it raises (a stall) ends the wait
         self.interrupt: Callable[[], None] | None = None
-        self.codec_name = resolve_codec(settings.codec)
+        self.codec_name = codec_for_output(self.output, settings.codec)
         self.notes: list[str] = []
         self.pix_fmt = choose_pix_fmt(self.codec_name, settings.pix_fmt, source, width, height, self.notes)
         self.options = encoder_options(self.codec_name, settings, self.notes)
+        if container is not None and container.no_reordering:
+            self.options["bf"] = "0"  # AVI has no presentation timestamps: frames stored in display order
         self.frames_written = 0
         self.encode_seconds = 0.0
         self.temp_path: Path | None = None
@@ -90,6 +100,25 @@ class BaseVideoWriter:
         self._error: BaseException | None = None
         self._stop = threading.Event()
         self._finished = False
+
+    def output_pts(self, pts: int) -> int:
+        """``pts`` (in the time base the writer was given) in the stream's own time base.
+
+        For a constant-rate container that is the frame's slot at the output rate; a slot
+        already taken moves to the next one (variable-rate input into AVI), so no frame is lost.
+        """
+        if not self.constant_rate:
+            return pts
+        slot = round(pts * self.input_time_base * self.rate)
+        if self._last_slot is not None and slot <= self._last_slot:
+            slot = self._last_slot + 1
+        self._last_slot = slot
+        return slot
+
+    def _end_pts(self, end_pts: int | None) -> int | None:
+        if end_pts is None or not self.constant_rate:
+            return end_pts
+        return round(end_pts * self.input_time_base * self.rate)
 
     def _encoder_setup(self, colour: OutputColour | None = None) -> EncoderSetup:
         return EncoderSetup(
@@ -136,7 +165,7 @@ class BaseVideoWriter:
         if self._finished:
             return
         try:
-            self._finish_encoding(end_pts)
+            self._finish_encoding(self._end_pts(end_pts))
             self._raise_if_failed()
             assert self._file is not None
             self._file.commit()
@@ -235,6 +264,7 @@ class VideoWriter(BaseVideoWriter):
         """Queue one frame at ``pts`` (in ``time_base``); raises EncodeError if encoding failed."""
         if self._thread is None or not self._writable():
             raise RuntimeError("VideoWriter.write() outside an open 'with' block")
+        pts = self.output_pts(pts)
         if self._last_pts is not None and pts <= self._last_pts:
             raise ValueError(f"pts must increase: {pts} after {self._last_pts}")
         self._setup.check_picture(frame)

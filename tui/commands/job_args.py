@@ -38,7 +38,9 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--precision", default="auto", choices=["auto", "fp16", "fp32"])
     parser.add_argument(
-        "--codec", default="auto", help="auto, libx264, libx265, h264_nvenc, hevc_nvenc, ffv1"
+        "--codec", default="auto",
+        help="auto (the output container's default: H.264 for .mp4/.mov/.mkv/.avi, VP9 for .webm), "
+        "libx264, libx265, h264_nvenc, hevc_nvenc, ffv1, vp9 (libvpx-vp9), av1 (libsvtav1), prores (.mov, .mkv)",
     )
     parser.add_argument("--crf", type=int, default=None, help="quality for libx264/libx265 (lower is better)")
     parser.add_argument("--preset", default=None, help="encoder preset, e.g. veryfast, medium")
@@ -62,6 +64,10 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
         help="run RIFE 4.x eagerly on CUDA instead of replaying captured CUDA graphs",
     )
     parser.add_argument("--stall-timeout", type=float, default=None, help="abort after S seconds of stall")
+    parser.add_argument(
+        "--strict", action="store_true",
+        help="fail, writing nothing, on any damage in the input (lost frames, undecodable packets, a short stream)",
+    )
     parser.add_argument(
         "--restart", action="store_true",
         help="discard the journal of an earlier run of this output and start from the first frame",
@@ -91,6 +97,7 @@ def job_options_from_args(args: argparse.Namespace) -> JobOptions:
         encode_workers=args.encode_workers,
         colour=args.colour,
         cuda_graphs=args.cuda_graphs,
+        strict=getattr(args, "strict", False),
     )
     options.validate()
     return options

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from core.errors import JobAborted
-from core.events import Event, JobFinished, JobResumed, JobStarted, LogRecord, PairDone, Stalled
+from core.events import Event, JobFinished, JobStarted, LogRecord, PairDone, Stalled
 from core.rate import format_eta
 from tui.commands.job_args import add_job_arguments, job_options_from_args
 
@@ -19,8 +19,7 @@ from tui.commands.job_args import add_job_arguments, job_options_from_args
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("run", help="interpolate a video headless, with progress lines")
     add_job_arguments(parser)
-    parser.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
-
+    parser.add_argument("--quiet", action="store_true", help="no notes or progress lines: warnings and the summary")
     parser.set_defaults(handler=handle)
 
 
@@ -33,13 +32,16 @@ class ProgressPrinter:
         clock: Callable[[], float] = time.monotonic,
         interval: float = 1.0,
         quiet: bool = False,
+        notes: bool = False,
     ) -> None:
         self.out = out
         self.clock = clock
         self.interval = interval
         self.quiet = quiet
+        self.notes = notes  # print info notes (until the first progress line)
         self.last_line = -float("inf")
         self.output_fps = 0.0
+        self.progress_started = False  # info notes are printed until the first progress line
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, JobStarted):
@@ -50,6 +52,7 @@ class ProgressPrinter:
                 f"on {event.device} ({event.precision}), batch {event.batch}, codec {event.codec}"
             )
         elif isinstance(event, PairDone):
+            self.progress_started = True
             now = self.clock()
             if now - self.last_line >= self.interval or event.index + 1 >= event.total:
                 self.last_line = now
@@ -58,16 +61,16 @@ class ProgressPrinter:
                     f"pairs {event.index + 1}/{event.total}  {rate} pairs/s  "
                     f"ETA {format_eta(event.eta_seconds)}  frames {event.frames_written}"
                 )
-        elif isinstance(event, JobResumed):
-            self.line(f"resuming at pair {event.pair + 1} of {event.total} ({event.percent}%): "
-                      f"{event.segments} segments kept from an earlier run")
         elif isinstance(event, Stalled):
             self.line(f"warning: the {event.stage} stage has made no progress for {event.seconds:.0f} s")
         elif isinstance(event, LogRecord) and event.level in ("warning", "error"):
-            self.line(f"{event.level}: {event.message}")
+            self.line(f"{event.level}: {event.message}", always=True)
+        elif isinstance(event, LogRecord) and event.level == "info" and self.notes and not self.progress_started:
+            self.line(f"note: {event.message}")
 
-    def line(self, text: str) -> None:
-        if not self.quiet:
+    def line(self, text: str, always: bool = False) -> None:
+        """Print ``text``; --quiet keeps only warnings and errors (``always``)."""
+        if always or not self.quiet:
             print(text, file=self.out or sys.stderr, flush=True)
 
 
@@ -81,7 +84,7 @@ def handle(args: argparse.Namespace) -> int:
     previous_term = _install_sigterm(cancel, terminated)
     try:
         result = run_job(
-            args.input, args.output, options, on_event=ProgressPrinter(quiet=args.quiet), cancel=cancel,
+            args.input, args.output, options, on_event=ProgressPrinter(quiet=args.quiet, notes=True), cancel=cancel,
             keep=args.keep, restart=args.restart,
         )
     except JobAborted as exc:
