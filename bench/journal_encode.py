@@ -17,7 +17,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from bench.encode_scaling import make_frames
-from bench.inputs import machine, parse_size
+from bench.inputs import generated_clip, machine, parse_size
 from core.video.journal_writer import JournalVideoWriter
 from core.video.probe import VideoInfo
 from core.video.writer import EncoderSettings, VideoWriter
@@ -32,7 +32,7 @@ def encode(kind: str, frames: list, total: int, segment: int, threads: int) -> t
     """Wall and CPU seconds of writing ``total`` frames one way, renamed file included."""
     height, width = frames[0].height, frames[0].width
     rate = Fraction(48)
-    source = VideoInfo(path="/nonexistent/bench.mp4", width=width, height=height, fps=rate, time_base=1 / rate,
+    source = VideoInfo(path=str(generated_clip(width, height, seconds=1)), width=width, height=height, fps=rate, time_base=1 / rate,
                        frame_count=total, duration=None, codec="h264", pix_fmt="yuv420p", is_rgb=False,
                        rotation=0, audio_streams=0)
     common = dict(width=width, height=height, time_base=1 / rate, rate=rate,

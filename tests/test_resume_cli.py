@@ -25,6 +25,7 @@ from tests.clips import moving_frames, write_frames
 
 ROOT = Path(__file__).resolve().parent.parent
 FRAMES = 49  # at 2 fps: 48 pairs, six journal segments of 8 pairs (four seconds each)
+MODEL_HANG = "hang@pair=30,seconds=60"  # released when the job is stopped
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +119,8 @@ def test_sigkill_then_the_same_command_gives_the_uninterrupted_output(clip, refe
 
 def test_sigterm_keeps_progress_says_so_and_exits_non_zero(clip, reference, tmp_path):
     out = tmp_path / "out.mp4"
-    proc = start_until(clip, out, "hang-store@segment=2,seconds=60", "before storing segment 2")
+    # the model also waits at its 30th forward (pair 29), so the signal comes mid-stream
+    proc = start_until(clip, out, f"hang-store@segment=2,seconds=60;{MODEL_HANG}", "before storing segment 2")
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143
@@ -135,7 +137,7 @@ def test_sigterm_keeps_progress_says_so_and_exits_non_zero(clip, reference, tmp_
 def test_no_keep_removes_the_progress_on_sigterm(clip, tmp_path):
     out = tmp_path / "out.mp4"
     cmd = [*command(clip, out), "--no-keep"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env("hang-store@segment=1,seconds=60"), stderr=subprocess.PIPE,
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env(f"hang-store@segment=1,seconds=60;{MODEL_HANG}"), stderr=subprocess.PIPE,
                             stdout=subprocess.DEVNULL, text=True)
     assert proc.stderr is not None
     for line in proc.stderr:
