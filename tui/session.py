@@ -225,7 +225,8 @@ class ConsoleSession:
             self.note("warning", f"progress discarded: removed {folder.name}")
 
     def drive_watchdog(self) -> None:
-        """Hand over the output and step the watchdog until it is finished or ``quit`` is set."""
+        """Hand over the renamed output, say no more will come, and step the watchdog until it is
+        finished or ``quit`` is set."""
         assert self.link is not None
         watchdog = self.link.watchdog
         if self.result is None:
@@ -233,6 +234,7 @@ class ConsoleSession:
             self.link.abandon()
             return
         watchdog.file_ready(self.result.output)
+        watchdog.producer_done()  # one job, one result: the queue is closed
         while not self.quit.is_set() and not watchdog.finished:
             state = watchdog.state
             watchdog.step()
