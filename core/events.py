@@ -96,6 +96,16 @@ class PairDone:
 
 
 @dataclass(frozen=True)
+class JobResumed:
+    """A journal of an earlier run of the same job was found: work starts at ``pair``."""
+
+    pair: int  # pairs already done (the first pair this run makes is pair + 1 of total)
+    total: int
+    percent: int
+    segments: int  # segments kept from the earlier run
+
+
+@dataclass(frozen=True)
 class BatchChanged:
     batch: int
     reason: str
@@ -153,6 +163,7 @@ Event = (
     | ModelFetch
     | JobStarted
     | PairDone
+    | JobResumed
     | BatchChanged
     | OomBackoff
     | Stalled

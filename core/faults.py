@@ -6,7 +6,11 @@ Syntax: faults separated by ``;``, each ``kind@key=value[,key=value]``:
 ``decode-error@frame=40`` and ``encode-error@frame=10`` (the decoder or the encoder thread
 fails at that 0-based frame, input or output, as a broken stream or encoder would), and
 ``hang-decode@frame=N,seconds=S`` / ``hang-encode@frame=N,seconds=S`` (the decoder or the
-encoder thread blocks at that frame for S seconds, or until the job is stopped).
+encoder thread blocks at that frame for S seconds, or until the job is stopped),
+``hang-store@segment=K,seconds=S`` (the journal's store thread blocks before writing segment
+K, so segments before K are kept and nothing after) and ``hang-join@packet=N,seconds=S``
+(the final join blocks after muxing N video packets). Each hang announces itself once
+through ``note`` (the job logs it as a warning), so a test knows the point was reached.
 Only the core's fault hooks read this; nothing else changes behaviour.
 """
 
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from core.errors import DecodeError, EncodeError, OptionError
@@ -33,6 +38,9 @@ class FaultPlan:
     encode_error_frames: set[int] = field(default_factory=set)
     decode_hangs: dict[int, float] = field(default_factory=dict)
     encode_hangs: dict[int, float] = field(default_factory=dict)
+    store_hangs: dict[int, float] = field(default_factory=dict)
+    join_hangs: dict[int, float] = field(default_factory=dict)
+    note: Callable[[str], None] | None = None  # where a hang announces itself
     release: threading.Event = field(default_factory=threading.Event)  # ends injected hangs
 
     @classmethod
@@ -63,6 +71,10 @@ class FaultPlan:
                     plan.decode_hangs[int(values["frame"])] = values.get("seconds", 30.0)
                 elif kind == "hang-encode":
                     plan.encode_hangs[int(values["frame"])] = values.get("seconds", 30.0)
+                elif kind == "hang-store":
+                    plan.store_hangs[int(values["segment"])] = values.get("seconds", 30.0)
+                elif kind == "hang-join":
+                    plan.join_hangs[int(values["packet"])] = values.get("seconds", 30.0)
                 else:
                     raise OptionError(f"{ENV_VAR}: unknown fault {kind!r} in {part!r}.")
             except KeyError as missing:
@@ -94,3 +106,18 @@ class FaultPlan:
             self.release.wait(self.encode_hangs.pop(frame))
         if frame in self.encode_error_frames:
             raise EncodeError(f"The encoder failed at output frame {frame} (injected fault).")
+
+    def _hang(self, seconds: float, where: str) -> None:
+        if self.note is not None:
+            self.note(f"injected fault: hanging {where} for up to {seconds:g} s")
+        self.release.wait(seconds)
+
+    def before_store(self, segment: int) -> None:
+        """Called in the journal's store thread before segment ``segment`` is written."""
+        if segment in self.store_hangs:
+            self._hang(self.store_hangs.pop(segment), f"before storing segment {segment}")
+
+    def in_join(self, packets: int) -> None:
+        """Called in the final join after ``packets`` video packets were muxed."""
+        if packets in self.join_hangs:
+            self._hang(self.join_hangs.pop(packets), f"in the join after {packets} packets")

@@ -9,11 +9,18 @@ This is the library entry point that the CLI, the console and user scripts share
     cancel = threading.Event()
     result = run_job("in.mp4", "out.mp4", JobOptions(factor=2), on_event=print, cancel=cancel)
 
-It decodes in one thread, runs the model in the calling thread, encodes in another, and
+It decodes in one thread, runs the model in the calling thread, encodes in other threads, and
 reports typed events (core/events.py) to ``on_event``. Setting ``cancel`` aborts between
 batches; while ``pause`` is set the job waits between batches. Any failure raises a
 :class:`core.errors.FramedeckError` with one sentence, after a ``JobFailed`` event, and
 leaves nothing at the output path.
+
+The result goes through a journal beside the output (core/journal.py): closed segment files
+and a manifest, joined losslessly into the output at the end. Running the same job again
+after a crash, a kill or an interrupt kept with ``keep=True`` continues from the first
+segment missing from the journal, and gives the same output as an uninterrupted run.
+``pairs=range(a, b)`` runs only those input pairs into the journal (the output is joined
+once the journal holds every segment).
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from core.events import (
     EventCallback,
     JobFailed,
     JobFinished,
+    JobResumed,
     JobStarted,
     PairDone,
     Stage,
@@ -43,6 +51,7 @@ from core.frame_path import choose_frame_path
 from core.interpolators.base import Interpolator
 from core.interpolators.registry import create_interpolator
 from core.job_control import JobControl
+from core.job_journal import JobJournal, StartPoint, estimate_output_bytes
 from core.job_slots import FinishedPair, OutputSlots
 from core.memory import clean_up, release_cuda_memory, trim_host_memory
 from core.model_runner import ModelRunner
@@ -53,6 +62,8 @@ from core.scenecut import PairKind, SceneCutDetector
 from core.schedule import OutputSchedule
 from core.transfer import Transfers
 from core.video.containers import codec_for_output
+from core.video.journal_writer import JournalVideoWriter
+from core.video.output_file import check_output
 from core.video.probe import VideoInfo, probe_video
 from core.video.reader import DecodedFrame, FrameReader
 from core.video.segments import (
@@ -64,12 +75,14 @@ from core.video.segments import (
 from core.video.writer import EncoderSettings, VideoWriter
 
 STAGE_EVENT_INTERVAL = 1.0  # seconds between StageTimes events
+KEEP_GRACE = 5.0  # seconds an interrupted job waits for closed segments to be stored
+FINISH_SECONDS = 3.0  # an interrupted job finishes its segment when that takes less than this
 
 
 class _Job:
     """One running job: composes the control (core/job_control.py), the model runner
-    (core/model_runner.py) and the output slots (core/job_slots.py) around a reader and a
-    writer; ``run_job`` is its only user."""
+    (core/model_runner.py), the output slots (core/job_slots.py) and the journal
+    (core/job_journal.py) around a reader and a writer; ``run_job`` is its only user."""
 
     def __init__(
         self,
@@ -81,6 +94,11 @@ class _Job:
         faults: FaultPlan,
         interpolator: Interpolator | None,
         writer_factory: Callable[..., VideoWriter] | None = None,
+        *,
+        journaled: bool = True,
+        pairs: range | None = None,
+        keep: bool = False,
+        restart: bool = False,
     ) -> None:
         self.input_path = input_path
         self.output_path = output_path
@@ -91,9 +109,19 @@ class _Job:
         self.faults = faults
         self.interpolator = interpolator
         self.writer_factory = writer_factory
+        self.journaled = journaled and writer_factory is None
+        self.pairs = pairs
+        self.keep = keep
+        self.restart = restart
         self.runner: ModelRunner | None = None
         self.slots: OutputSlots | None = None
+        self.journal: JobJournal | None = None
+        self.start = StartPoint(0, 0, None, None, 0)
         self.pairs_done = 0
+        self.scene_after: dict[int, list[float]] = {}  # segment -> detector scores before it
+        self.first_pts: int | None = None
+        self.end_pts: int | None = None
+        self.finishing = False  # an interrupt is waiting for the segment in progress to end
 
     def log(self, level: str, message: str) -> None:
         self.control.log(level, message)
@@ -110,14 +138,36 @@ class _Job:
         self.detector = SceneCutDetector(options.scene_cut)
         self.schedule = OutputSchedule(info.time_base, info.fps, options.factor, options.target_fps)
         self.slots = OutputSlots(self.schedule, self.clock)
-        input_frames = info.frame_count or max(1, round((info.duration or 0) * float(info.fps)))
-        self.total_pairs = max(0, input_frames - 1)
-        self.expected_frames = self.schedule.expected_frames(input_frames, info.duration or 0.0)
+        self.input_frames = info.frame_count or max(1, round((info.duration or 0) * float(info.fps)))
+        self.total_pairs = max(0, self.input_frames - 1)
+        self.expected_frames = self.schedule.expected_frames(self.input_frames, info.duration or 0.0)
         self.log(
             "info",
             f"input {info.width}x{info.height} {info.codec} {float(info.fps):.3f} fps, "
-            f"about {input_frames} frames, audio streams: {info.audio_streams}",
+            f"about {self.input_frames} frames, audio streams: {info.audio_streams}",
         )
+        settings = EncoderSettings(
+            codec=options.codec, crf=options.crf, preset=options.preset, pix_fmt=options.pix_fmt
+        )
+        if self.journaled:
+            check_output(self.output_path, info)  # before a journal folder is made beside it
+            self.journal = JobJournal(
+                self.output_path, options, info, self.restart, self.log, self.total_pairs, self.encode_workers()
+            )
+        writer = self.open_writer(info, settings)
+        frame_path, why = choose_frame_path(
+            options.colour, device, info, getattr(writer, "pix_fmt", None)  # a sink may take any picture
+        )
+        if self.journal is not None:
+            assert isinstance(writer, JournalVideoWriter)
+            estimate = estimate_output_bytes(info, writer.codec_name, self.expected_frames, self.input_frames)
+            self.journal.open(writer, device.type, type(frame_path).__name__, estimate)
+            start = self.journal.start(self.pairs, self.total_pairs)
+            if start is None:
+                return self.join_only(writer, started)
+            self.start = start
+            writer.segments, writer.frames_written = start.segment, start.frames_before
+            self.first_pts = self.journal.first_pts
 
         self.emit(StageChanged(Stage.LOADING_MODEL, options.model))
         choice = choice_for_job(options, device, self.interpolator, self.emit, self.log)
@@ -133,17 +183,13 @@ class _Job:
         self.chosen = chosen_event(choice, getattr(model, "label", model.name), model.precision_used, str(device))
         self.emit(self.chosen)
         runner.choose_batch(info.height, info.width, options.batch)
-        settings = EncoderSettings(
-            codec=options.codec, crf=options.crf, preset=options.preset, pix_fmt=options.pix_fmt
-        )
-        self.rate = RateEstimator(self.total_pairs, clock=self.clock)
-        self.last_stage_event = self.clock()
-        writer = self.open_writer(info, settings)
-        frame_path, why = choose_frame_path(
-            options.colour, device, info, getattr(writer, "pix_fmt", None)  # a sink may take any picture
-        )
         self.log("info", why)
         runner.use(frame_path, Transfers(device))
+        self.pairs_done = self.start.pair
+        self.rate = RateEstimator(max(0, self.total_pairs - self.start.pair), clock=self.clock)
+        self.last_stage_event = self.clock()
+        if self.start.scene is not None:
+            self.detector.recent.extend(self.start.scene)
         reader = FrameReader(
             self.input_path,
             info,
@@ -151,33 +197,111 @@ class _Job:
             interrupt=self.control.raise_if_stalled,
             convert=frame_path.decode_picture,
             strict=options.strict,
+            start_index=self.start.pair,
         )
         with writer as self.writer, reader as self.reader:
             self.writer.interrupt = self.control.raise_if_stalled
             for note in [*getattr(self.writer, "notes", []), *self.reader.notes]:
                 self.log("info", note)
             self.emit(self.started_event())
+            if self.start.pair:
+                self.announce_resume()
             self.emit(StageChanged(Stage.INTERPOLATING, f"{self.total_pairs} pairs"))
-            with self.control.watching():
-                previous = self.stream()
-            for warning in self.reader.warnings():
-                self.log("warning", warning)
-            self.emit(StageChanged(Stage.FINALIZING, str(self.output_path)))
-            self.writer.finish(self.schedule.output_pts(self.end_pts))
+            try:
+                with self.control.watching():
+                    previous = self.stream()
+                for warning in self.reader.warnings():
+                    self.log("warning", warning)
+                self.emit(StageChanged(Stage.FINALIZING, str(self.output_path)))
+                self.finish_writer(previous)
+            except BaseException as exc:
+                self.wind_down(exc)
+                raise
         self.emit(StageTimes(self.stage_times()))
+        first_pts = self.first_pts if self.first_pts is not None else 0
         result = JobFinished(
-            output=str(self.output_path),
+            output="" if self.journal is not None else str(self.output_path),
             input_frames=previous.index + 1,
             output_frames=self.writer.frames_written,
             pairs=self.pairs_done,
             interpolated_frames=runner.interpolated,
             seconds=self.clock() - started,
-            duration=float((self.end_pts - self.first_pts) * info.time_base),
+            duration=float(((self.end_pts or previous.pts) - first_pts) * info.time_base),
             model=self.chosen.line,
         )
+        if self.journal is not None and self.journal.complete:  # joined: the whole output's figures
+            result = self.journal_result(result)
         self.emit(StageChanged(Stage.DONE, str(self.output_path)))
         self.emit(result)
         return result
+
+    def finish_writer(self, previous: DecodedFrame) -> None:
+        if not isinstance(self.writer, JournalVideoWriter):
+            self.writer.finish(self.schedule.output_pts(self.end_pts))
+            return
+        assert self.journal is not None
+        if self.end_pts is None:  # a range that stops before the end: its last segment is closed
+            self.writer.finish(None, join=self.journal.files_if_complete)  # joined if the rest is done
+            return
+        self.journal.mark_end(self.writer.last_segment(), previous.index + 1, self.end_pts)
+        self.writer.finish(self.schedule.output_pts(self.end_pts), join=self.journal.files_if_complete)
+
+    def wind_down(self, exc: BaseException) -> None:
+        """An interrupt with ``keep``: let closed segments be stored, and say how to resume
+        (otherwise run_job removes the journal once the writer has stopped)."""
+        if self.journal is None or self.journal.journal is None or not _kept(self, exc, self.keep):
+            return
+        if isinstance(self.writer, JournalVideoWriter):
+            self.writer.wind_down(KEEP_GRACE)
+        if isinstance(exc, JobAborted):
+            kept = self.journal.kept_pairs(self.total_pairs)
+            percent = self.journal.percent(kept, self.total_pairs)
+            raise JobAborted(f"interrupted at {percent}%: run the same command to resume") from None
+
+    def announce_resume(self) -> None:
+        assert self.journal is not None
+        pair, total = self.start.pair, self.total_pairs
+        percent = self.journal.percent(pair, total)
+        self.emit(JobResumed(pair, total, percent, self.start.segment))
+        self.log("info", f"resuming at pair {pair + 1} of {total} ({percent}%): "
+                         f"{self.start.segment} segments kept in {self.journal.folder.name}")
+
+    def join_only(self, writer: VideoWriter, started: float) -> JobFinished:
+        """Every segment is already in the journal: join them (nothing to decode or model)."""
+        assert self.journal is not None and self.journal.journal is not None
+        journal = self.journal.journal
+        end = journal.manifest.get("end")
+        if end is None:  # a range already done, with the rest of the input still to do
+            self.log("info", f"pairs {self.pairs} are already in the journal {journal.folder.name}")
+            return JobFinished("", 0, 0, 0, 0, self.clock() - started, 0.0)
+        self.log("info", f"all {end['last_segment'] + 1} segments are in the journal; joining them")
+        self.emit(StageChanged(Stage.FINALIZING, str(self.output_path)))
+        assert isinstance(writer, JournalVideoWriter)
+        with writer:
+            writer.finish(None, join=self.journal.files_if_complete)
+        result = self.journal_result(JobFinished("", 0, 0, 0, 0, self.clock() - started, 0.0))
+        self.emit(StageChanged(Stage.DONE, str(self.output_path)))
+        self.emit(result)
+        return result
+
+    def journal_result(self, run: JobFinished) -> JobFinished:
+        """The whole output's figures once the journal is joined (this run's own time and
+        interpolated frames), and the journal removed."""
+        assert self.journal is not None and self.journal.journal is not None
+        journal = self.journal.journal
+        end = journal.manifest["end"]
+        first_pts = self.journal.first_pts or 0
+        self.journal.remove()
+        return JobFinished(
+            output=str(self.output_path),
+            input_frames=end["input_frames"],
+            output_frames=sum(s["frames"] for s in journal.segments.values()),
+            pairs=max(0, end["input_frames"] - 1),
+            interpolated_frames=run.interpolated_frames,
+            seconds=run.seconds,
+            duration=float((end["end_pts"] - first_pts) * self.info.time_base),
+            model=run.model,
+        )
 
     def started_event(self) -> JobStarted:
         assert self.runner is not None
@@ -199,7 +323,8 @@ class _Job:
         )
 
     def open_writer(self, info: VideoInfo, settings: EncoderSettings) -> VideoWriter:
-        """One encoder, or several on consecutive segments when one CPU encoder would be the limit."""
+        """The journal's segment writer, or (without a journal) one encoder, or several on
+        consecutive segments when one CPU encoder would be the limit."""
         common = dict(
             width=info.width,
             height=info.height,
@@ -211,11 +336,25 @@ class _Job:
         )
         if self.writer_factory is not None:
             return self.writer_factory(self.output_path, **common)
-        workers = self.options.encode_workers
-        if workers is None:
-            cores = os.cpu_count() or 1
-            workers = default_workers(cores) if cores >= 8 else 1
+        workers = self.encode_workers()
+        cores = os.cpu_count() or 1
         codec = codec_for_output(self.output_path, settings.codec)
+        if self.journal is not None:
+            frames_per_segment = max(1, self.expected_frames * self.journal.segment_pairs // max(1, self.total_pairs))
+            if workers > 1:
+                self.log("info", f"encoding with {workers} encoders on segments in parallel")
+            return JournalVideoWriter(
+                self.output_path,
+                folder=self.journal.folder,
+                on_segment=self.journal.on_segment,
+                workers=workers,
+                threads_per_encoder=self.journal.encoder_threads() or max(1, cores // workers),
+                # raw frames that may wait: the segments the other encoders take meanwhile
+                buffer_frames=max(1, (workers - 1) * frames_per_segment),
+                store_fault=self.faults.before_store,
+                join_fault=self.faults.in_join,
+                **common,
+            )
         if workers > 1 and codec in SEGMENTABLE:
             # short jobs get shorter segments so that every encoder has work
             segment = max(24, min(DEFAULT_SEGMENT_FRAMES, self.expected_frames // (2 * workers)))
@@ -225,17 +364,26 @@ class _Job:
             )
         return VideoWriter(self.output_path, **common)
 
+    def encode_workers(self) -> int:
+        """--encode-workers, else half the cores on machines with 8 or more, else 1."""
+        if self.options.encode_workers is not None:
+            return self.options.encode_workers
+        cores = os.cpu_count() or 1
+        return default_workers(cores) if cores >= 8 else 1
+
     # -- frames in, pairs through, slots out ------------------------------------------------------
 
     def stream(self) -> DecodedFrame:
         """Feed pairs through the model as frames arrive; returns the last input frame."""
         assert self.runner is not None and self.slots is not None
         control, runner, slots = self.control, self.runner, self.slots
+        stop = self.pairs.stop if self.pairs is not None else None
         previous: DecodedFrame | None = None
         last_delta: int | None = None
         frames = iter(self.reader)
         while True:
-            control.check()
+            if not self.finishing_segment(previous):
+                control.check()
             control.stage = "decode"
             start = self.clock()
             current = next(frames, None)
@@ -243,7 +391,15 @@ class _Job:
             if current is None:
                 break
             if previous is None:
-                self.first_pts = current.pts
+                if self.first_pts is None and current.index == 0:
+                    self.first_pts = current.pts
+                    if self.journal is not None:
+                        self.journal.note_first_pts(current.pts)
+            elif stop is not None and previous.index >= stop:  # a range that ends before the input
+                control.check()
+                runner.run(slots.take_requests())
+                self.flush(final=True)
+                return previous
             else:
                 last_delta = current.pts - previous.pts
                 self.add_pair(previous.index, previous, current)
@@ -263,14 +419,40 @@ class _Job:
         self.flush(final=True)
         return previous
 
+    def finishing_segment(self, previous: DecodedFrame | None) -> bool:
+        """After a cancel with ``keep``: whether to go on to the end of the segment in progress
+        (it is expected to take under FINISH_SECONDS) before stopping. At that end, the pairs
+        still waiting are run and written, so the segment is closed and kept."""
+        if not (self.keep and self.control.cancel.is_set() and self.journal is not None and previous):
+            return False
+        assert self.runner is not None and self.slots is not None
+        size = self.journal.segment_pairs
+        left = (size - previous.index % size) % size  # pairs until the segment's end
+        if left == 0:  # at a boundary: close the segment, then stop
+            self.runner.run(self.slots.take_requests())
+            self.flush(final=True)
+            return False
+        done, elapsed = self.pairs_done - self.start.pair, self.rate.elapsed
+        rate = self.rate.rate or (done / elapsed if done and elapsed > 0 else None)
+        if self.finishing or (rate and left / rate < FINISH_SECONDS):
+            if not self.finishing:
+                self.log("info", f"interrupted: finishing the segment in progress ({left} pairs) first")
+            self.finishing = True
+            return True
+        return False
+
     def add_pair(self, index: int, frame0: DecodedFrame, frame1: DecodedFrame) -> None:
         assert self.slots is not None
+        if self.journal is not None and index % self.journal.segment_pairs == 0:
+            runner = self.runner
+            if runner is not None and self.slots.requests:  # batches never span two segments,
+                runner.run(self.slots.take_requests())  # so a resumed run batches the same pairs
         kind = self.detector.classify(frame0.rgb, frame1.rgb, frame1.missing_before)
         if kind is PairKind.CUT:
             self.log("info", f"scene cut between frames {frame0.index} and {frame1.index}")
-        finished = self.slots.add_pair(index, frame0, frame1, kind)
-        if finished is not None:
-            self.pair_done(finished)
+        if self.journal is not None and (index + 1) % self.journal.segment_pairs == 0:
+            self.scene_after[(index + 1) // self.journal.segment_pairs] = list(self.detector.recent)
+        self.slots.add_pair(index, frame0, frame1, kind)
 
     def flush(self, final: bool = False) -> None:
         """Write every leading slot whose picture is ready, in output order."""
@@ -281,10 +463,11 @@ class _Job:
             return runner.fetch(source, final)
 
         while (slot := self.slots.pop_ready(fetch)) is not None:
-            control.stage = "encode"
-            start = self.clock()
-            self.writer.write(slot.picture, slot.pts)
-            control.add_time("wait", self.clock() - start)
+            if not slot.marker:  # a marker only ends a segment
+                control.stage = "encode"
+                start = self.clock()
+                self.writer.write(slot.picture, slot.pts)
+                control.add_time("wait", self.clock() - start)
             finished = self.slots.written(slot)
             if finished is not None:
                 self.pair_done(finished)
@@ -292,7 +475,7 @@ class _Job:
     def pair_done(self, pair: FinishedPair) -> None:
         self.control.pair_finished(pair.seconds)
         self.pairs_done += 1
-        self.rate.update(self.pairs_done)
+        self.rate.update(self.pairs_done - self.start.pair)
         self.emit(
             PairDone(
                 index=pair.index,
@@ -305,6 +488,11 @@ class _Job:
                 elapsed=self.rate.elapsed,
             )
         )
+        if self.journal is not None and (pair.index + 1) % self.journal.segment_pairs == 0:
+            segment = pair.index // self.journal.segment_pairs
+            self.journal.boundary(segment, pair.next_pts, self.scene_after.pop(segment + 1, None))
+            assert isinstance(self.writer, JournalVideoWriter)
+            self.writer.end_segment(self.schedule.output_pts(pair.next_pts))
         now = self.clock()
         if now - self.last_stage_event >= STAGE_EVENT_INTERVAL:
             self.last_stage_event = now
@@ -330,6 +518,10 @@ def run_job(
     faults: FaultPlan | None = None,
     interpolator: Interpolator | None = None,
     writer_factory: Callable[..., VideoWriter] | None = None,
+    pairs: range | None = None,
+    keep: bool = False,
+    restart: bool = False,
+    journal: bool = True,
 ) -> JobFinished:
     """Interpolate ``input_path`` into ``output_path`` and return the summary.
 
@@ -339,7 +531,14 @@ def run_job(
     ``pause`` are checked between batches. ``faults`` defaults to ``FRAMEDECK_INJECT``.
     ``interpolator`` overrides ``options.model`` with a ready-made instance.
     ``writer_factory`` replaces the encoder: it is called like ``VideoWriter`` (output path,
-    then width, height, time_base, rate, settings, source) and must act like one (a sink).
+    then width, height, time_base, rate, settings, source) and must act like one (a sink);
+    such a job has no journal.
+    The journal (``.NAME.framedeck/`` beside the output) is resumed when it matches this job;
+    ``restart`` discards it first; one that does not match is refused (OutputError) and left
+    as it is. ``keep`` keeps it when the job is cancelled (JobAborted then says
+    "interrupted at N%: run the same command to resume"); a failure removes it.
+    ``pairs`` (a range starting at a segment boundary) runs only those pairs into the journal.
+    ``journal=False`` encodes straight into the output, as before journals existed.
     Raises :class:`core.errors.FramedeckError` (with one sentence) on any failure; the
     model is unloaded and memory released whatever happens.
     """
@@ -350,18 +549,40 @@ def run_job(
         on_event, cancel or threading.Event(), pause or threading.Event(), clock, sleep, faults,
         options.stall_timeout,
     )
-    job = _Job(Path(input_path), Path(output_path), options, on_event, control, faults, interpolator, writer_factory)
+    faults.note = lambda message: control.log("warning", message)
+    job = _Job(
+        Path(input_path), Path(output_path), options, on_event, control, faults, interpolator, writer_factory,
+        journaled=journal, pairs=pairs, keep=keep, restart=restart,
+    )
     try:
         return job.run()
     except FramedeckError as exc:
+        _discard_journal(job, _kept(job, exc, keep))
         _report_failure(on_event, exc)
         raise
     except Exception as exc:
+        _discard_journal(job, False)
         error = FramedeckError(f"Unexpected failure: {type(exc).__name__}: {exc}")
         _report_failure(on_event, error)
         raise error from exc
+    except BaseException as exc:
+        _discard_journal(job, _kept(job, exc, keep))
+        raise
     finally:
         _release(job)
+
+
+def _kept(job: _Job, exc: BaseException, keep: bool) -> bool:
+    """Whether the journal outlives ``exc``: with ``keep``, an interrupt (cancel, a second
+    Ctrl-C) keeps it; a failure never does, so a mistake leaves nothing behind."""
+    interrupted = isinstance(exc, KeyboardInterrupt) or (isinstance(exc, JobAborted) and job.control.cancel.is_set())
+    return keep and interrupted
+
+
+def _discard_journal(job: _Job, keep: bool) -> None:
+    """A job that is not kept leaves no journal (one it refused is not its own)."""
+    if job.journal is not None and not keep:
+        job.journal.remove()
 
 
 def _report_failure(on_event: EventCallback, exc: FramedeckError) -> None:

@@ -2,7 +2,8 @@
 
 Each input pair becomes a run of output slots (see :class:`core.schedule.OutputSchedule`).
 A slot holds a source frame at once, or waits for a model result; slots leave in output
-order only, and a pair is done when its last slot has been written.
+order only, and a pair is done when its last slot has been written (a pair without any
+output frame leaves a marker slot, so pairs are done in order too).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class Slot:
     pair: int  # the input pair it belongs to, TAIL for the last frame's own slots
     picture: Picture | None = None
     source: tuple[Any, int] | None = None  # the model runner's batch and row it will come from
+    marker: bool = False  # no frame: only marks the end of a pair that has no output frame
 
 
 @dataclass
@@ -51,6 +53,7 @@ class FinishedPair:
     index: int
     seconds: float  # from being scheduled to its last slot written
     interpolated: bool  # whether the model made any of its frames
+    next_pts: int  # the input pts of its second frame (where the next pair starts)
 
 
 class OutputSlots:
@@ -64,13 +67,17 @@ class OutputSlots:
         self._outstanding: dict[int, int] = {}  # pair -> slots not yet written
         self._started: dict[int, float] = {}
         self._interpolated: dict[int, bool] = {}
+        self._next_pts: dict[int, int] = {}
 
-    def add_pair(self, index: int, frame0: DecodedFrame, frame1: DecodedFrame, kind: PairKind) -> FinishedPair | None:
-        """Schedule pair ``index``; returns it finished when it has no output slot at all."""
+    def add_pair(self, index: int, frame0: DecodedFrame, frame1: DecodedFrame, kind: PairKind) -> None:
+        """Schedule pair ``index``."""
         slots = self.schedule.pair_slots(frame0.pts, frame1.pts)
         self._started[index] = self.clock()
         self._interpolated[index] = False
-        self._outstanding[index] = len(slots)
+        self._next_pts[index] = frame1.pts
+        self._outstanding[index] = max(1, len(slots))
+        if not slots:
+            self.pending.append(Slot(-1, index, marker=True))
         for s in slots:
             slot = Slot(s.pts, index)
             self.pending.append(slot)
@@ -79,7 +86,6 @@ class OutputSlots:
             else:
                 self.requests.append(Request(slot, frame0, frame1, float(s.t)))
                 self._interpolated[index] = True
-        return self._finish(index) if not slots else None
 
     def add_tail(self, frame: DecodedFrame, duration: int) -> None:
         """Slots that hold the last input frame for ``duration`` (input time base)."""
@@ -98,7 +104,7 @@ class OutputSlots:
         if not self.pending:
             return None
         slot = self.pending[0]
-        if slot.picture is None:
+        if slot.picture is None and not slot.marker:
             if slot.source is None:
                 return None  # not interpolated yet
             picture = fetch(slot.source)
@@ -117,7 +123,7 @@ class OutputSlots:
     def _finish(self, index: int) -> FinishedPair:
         del self._outstanding[index]
         seconds = self.clock() - self._started.pop(index)
-        return FinishedPair(index, seconds, self._interpolated.pop(index))
+        return FinishedPair(index, seconds, self._interpolated.pop(index), self._next_pts.pop(index))
 
     def clear(self) -> None:
         self.pending.clear()

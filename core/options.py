@@ -38,6 +38,7 @@ class JobOptions:
     cuda_graphs: bool = True  # replay RIFE 4.x forwards as CUDA graphs on CUDA
     offline: bool = False  # --model auto never downloads weights; flow when none are cached
     strict: bool = False  # any damage in the input (lost frames, undecodable packets) fails the job
+    segment_pairs: int | None = None  # input pairs per journal segment (None: about 4 s of input)
 
     def validate(self) -> None:
         """Raise OptionError with one sentence if the options contradict or are out of range."""
@@ -61,5 +62,7 @@ class JobOptions:
             raise OptionError(f"--colour must be auto, device or cpu, got {self.colour!r}.")
         if self.encode_workers is not None and not 1 <= self.encode_workers <= 32:
             raise OptionError(f"--encode-workers must be from 1 to 32, got {self.encode_workers}.")
+        if self.segment_pairs is not None and self.segment_pairs < 1:
+            raise OptionError(f"segment_pairs must be at least 1, got {self.segment_pairs}.")
         if self.stall_timeout is not None and self.stall_timeout <= 0:
             raise OptionError("--stall-timeout must be a positive number of seconds.")

@@ -73,3 +73,23 @@ def test_a_thread_hang_ends_by_itself_after_its_seconds():
     thread.start()
     thread.join(timeout=10)
     assert not thread.is_alive() and not plan.release.is_set()
+
+
+def test_store_and_join_hangs_announce_themselves_and_wait_until_released():
+    plan = FaultPlan.parse("hang-store@segment=2,seconds=60;hang-join@packet=7,seconds=60")
+    notes: list[str] = []
+    plan.note = notes.append
+    plan.before_store(1)
+    plan.in_join(6)
+    assert notes == []
+    waiter = threading.Thread(target=plan.before_store, args=(2,))
+    waiter.start()
+    waiter.join(0.2)
+    assert waiter.is_alive() and notes == ["injected fault: hanging before storing segment 2 for up to 60 s"]
+    plan.release.set()
+    waiter.join(5)
+    assert not waiter.is_alive()
+    plan.in_join(7)  # released already: returns at once
+    assert notes[-1] == "injected fault: hanging in the join after 7 packets for up to 60 s"
+    plan.before_store(2)  # each fires once
+    assert len(notes) == 2

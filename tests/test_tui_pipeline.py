@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
 import torch
 
 from core.interpolators.blend import BlendInterpolator
@@ -92,3 +93,36 @@ async def test_a_failing_job_shows_its_one_sentence(tmp_path: Path, monkeypatch)
         assert session.error and session.error in shown  # the whole sentence, wrapped in the panel
         assert binding_state_is_enabled(app, "quit") and app.check_action("abort", ()) is None
     assert session.error_code == 2 and not Path("out.mp4").exists()
+
+
+@pytest.mark.parametrize(("key", "kept"), [("y", True), ("d", False)])
+async def test_abort_in_the_console_asks_whether_to_keep_the_progress(tmp_path: Path, key: str, kept: bool) -> None:
+    """A journaled console job (keep=True, as `framedeck tui` runs it): 'Abort, keep' leaves
+    the journal for a resume, 'Abort, discard' removes it."""
+    from core.journal import journal_folder
+    from tui.screens.confirm import ChoiceScreen
+
+    clip = write_clip(tmp_path / "clip.mp4", 64, 36, 24, 3.0, audio=False)  # 72 frames, 71 pairs
+    output = tmp_path / "out.mp4"
+    model = PacedBlend()
+    session = ConsoleSession(
+        str(clip), str(output), JobOptions(factor=2, model="blend", batch=1, segment_pairs=8, device="cpu"),
+        log_path=tmp_path / "framedeck.log", job_kwargs={"interpolator": model, "keep": True},
+    )
+    app = make_app(session)
+    async with app.run_test(size=(80, 24)) as pilot:
+        model.allow(30)
+        await wait_for(pilot, lambda: app.job.done >= 28, limit=60)  # pairs 0-23 closed three segments
+        await pilot.press("a")
+        assert isinstance(app.screen, ChoiceScreen)
+        assert "Abort, keep (y)" in screen_text(app) and "Abort, discard (d)" in screen_text(app)
+        await pilot.press(key)
+        model.allow(100)
+        await wait_for(pilot, lambda: app.summary is not None, limit=60)
+    assert not output.exists()
+    assert journal_folder(output).exists() is kept
+    error = app.summary.error or ""
+    if kept:
+        assert "interrupted at" in error and "run the same command to resume" in error
+    else:
+        assert "progress discarded" in error

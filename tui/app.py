@@ -34,7 +34,7 @@ from monitor.events import (
 )
 from tui.hangup import ignore_further_hangups, silence_terminal, terminal_gone
 from tui.messages import EventInbox, EventsWaiting, SessionEnded
-from tui.screens.confirm import ConfirmScreen
+from tui.screens.confirm import ChoiceScreen, ConfirmScreen
 from tui.screens.help import HelpScreen
 from tui.session import ConsoleSession, SessionSummary
 from tui.widgets.gpu_panel import GpuPanel, GpuSampled, GpuState
@@ -256,10 +256,25 @@ class FramedeckApp(App[SessionSummary]):
     def action_abort(self) -> None:
         if not self.job_active:
             return
+        if self.session.job_kwargs.get("keep"):  # a journaled job: ask whether to keep its progress
+            self.push_screen(
+                ChoiceScreen(
+                    "Abort the job? Its finished segments can be kept: running the same command "
+                    "again resumes from them.",
+                    [("y", "Abort, keep", "keep"), ("d", "Abort, discard", "discard"), ("n", "Continue", None)],
+                ),
+                self._abort_chosen,
+            )
+            return
         self.push_screen(
             ConfirmScreen("Abort the job? Nothing is written to the output.", "Abort", "Continue"),
             self._abort_confirmed,
         )
+
+    def _abort_chosen(self, choice: str | None) -> None:
+        if choice is not None and self.job_active:
+            self.session.discard_progress = choice == "discard"
+            self._abort_confirmed(True)
 
     def _abort_confirmed(self, yes: bool | None) -> None:
         if yes and self.job_active:

@@ -8,6 +8,7 @@ listeners (the app) only while they are subscribed.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -145,6 +146,7 @@ class ConsoleSession:
         self.sleep = sleep
         self.wall = wall
         self.job_kwargs = job_kwargs or {}
+        self.discard_progress = False  # an abort chose to drop the journal kept by keep=True
         self.cancel = threading.Event()
         self.pause = threading.Event()
         self.quit = threading.Event()
@@ -213,6 +215,8 @@ class ConsoleSession:
                 )
             except FramedeckError as exc:
                 self.error, self.error_code = str(exc), exc.exit_code
+                if self.discard_progress:
+                    self._discard_journal()
             except Exception as exc:  # a bug must still end the session cleanly
                 self.error, self.error_code = f"Unexpected failure: {type(exc).__name__}: {exc}", 1
                 self.note("error", self.error)
@@ -221,6 +225,15 @@ class ConsoleSession:
             return self.summary()
         finally:
             self.done.set()
+
+    def _discard_journal(self) -> None:
+        from core.journal import journal_folder
+
+        folder = journal_folder(Path(self.output_path))
+        if folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            self.error = "The job was aborted and its progress discarded; nothing was written to the output."
+            self.note("warning", f"progress discarded: removed {folder.name}")
 
     def drive_watchdog(self) -> None:
         """Hand over the renamed output, say no more will come, and step the watchdog until it is

@@ -70,6 +70,9 @@ class FrameReader:
     consumer waits for a frame; what it raises (a stall error) ends the iteration.
     ``convert`` makes ``DecodedFrame.rgb`` in the decode thread (default: the full frame as
     RGB through swscale; the device frame path passes a thumbnail maker instead).
+    ``start_index`` starts at a later frame (a resumed job): every frame is still decoded and
+    timed from the beginning, so timestamps and damage reports are those of a whole run, but
+    frames before it are neither converted nor handed over.
     """
 
     def __init__(
@@ -82,6 +85,7 @@ class FrameReader:
         interrupt: Callable[[], None] | None = None,
         convert: Callable[[av.VideoFrame], np.ndarray] | None = None,
         strict: bool = False,
+        start_index: int = 0,
     ) -> None:
         self.path = Path(path)
         self.info = info
@@ -90,6 +94,7 @@ class FrameReader:
         self.convert = convert or _to_rgb
         self.clock = clock
         self.strict = strict
+        self.start_index = start_index
         self.report = DamageReport(self.path.name)
         self.notes: list[str] = []
         self.last_packet_end = 0  # byte offset after the furthest video packet read
@@ -276,6 +281,9 @@ class FrameReader:
                 placed = timeline.place(frame.pts, duration, slots.popleft() if slots else None)
                 if placed is None:
                     self.dropped += 1
+                    continue
+                if index < self.start_index:  # a resumed job: this frame's pairs are done
+                    index += 1
                     continue
                 rgb = self.convert(frame)
                 self.decode_seconds += self.clock() - start

@@ -49,6 +49,8 @@ class _Segment:
     packets: deque = field(default_factory=deque)
     done: bool = False
     extradata: bytes | None = None
+    count: int = 0  # frames dispatched to it
+    abandoned: bool = False  # an interrupted run gave it up; its packets are not kept
 
 
 def default_workers(cores: int | None = None) -> int:
@@ -163,13 +165,11 @@ class SegmentedVideoWriter(BaseVideoWriter):
                 self._raise_if_failed()
                 raise EncodeError("An encoder thread stopped unexpectedly.")
         index = self.frames_written
-        if index % self.segment_frames == 0:
+        if self._starts_segment(index):
             self._close_segment()
-            self._current = _Segment(self.segments, index)
-            self.segments += 1
-            self._order.put(self._current)
-            self._todo.put(self._current)
+            self._open_segment(index)
         assert self._current is not None
+        self._current.count += 1
         if isinstance(picture, av.VideoFrame):
             with self._lock:
                 if id(picture) in self._in_flight:
@@ -178,8 +178,22 @@ class SegmentedVideoWriter(BaseVideoWriter):
         self._frame_pts.append(pts)
         self._current.frames.put((picture, pts, duration, index))
         self.frames_written += 1
-        if self.frames_written % self.segment_frames == 0:
+        if self._ends_segment():
             self._close_segment()
+
+    def _starts_segment(self, index: int) -> bool:
+        """Whether output frame ``index`` opens a new segment (every ``segment_frames`` here)."""
+        return index % self.segment_frames == 0
+
+    def _ends_segment(self) -> bool:
+        """Whether the frame just dispatched was its segment's last."""
+        return self.frames_written % self.segment_frames == 0
+
+    def _open_segment(self, first_frame: int) -> None:
+        self._current = _Segment(self.segments, first_frame)
+        self.segments += 1
+        self._order.put(self._current)
+        self._todo.put(self._current)
 
     def _close_segment(self) -> None:
         if self._current is not None:
@@ -349,13 +363,14 @@ class SegmentedVideoWriter(BaseVideoWriter):
 
 
 def _copy_frame(frame: av.VideoFrame) -> av.VideoFrame:
-    """A copy of ``frame`` with its own buffers and colour tags, in any pixel format
-    (row by row: ``to_ndarray`` does not take every format, bgr0 among them)."""
+    """A copy of ``frame`` with its own buffers and colour tags, plane by plane (any format)."""
     copy = av.VideoFrame(frame.width, frame.height, frame.format.name)
-    for source, target in zip(frame.planes, copy.planes, strict=True):
-        row = min(source.line_size, target.line_size)
-        rows = np.frombuffer(source, np.uint8).reshape(-1, source.line_size)
-        np.frombuffer(target, np.uint8).reshape(-1, target.line_size)[:, :row] = rows[:, :row]
+    for src, dst in zip(frame.planes, copy.planes, strict=True):
+        rows = np.frombuffer(src, np.uint8).reshape(-1, src.line_size)
+        out = np.frombuffer(dst, np.uint8).reshape(-1, dst.line_size)
+        width = min(src.line_size, dst.line_size)
+        height = min(len(rows), len(out))
+        out[:height, :width] = rows[:height, :width]
     copy.colorspace, copy.color_range = frame.colorspace, frame.color_range
     copy.color_primaries, copy.color_trc = frame.color_primaries, frame.color_trc
     return copy

@@ -132,6 +132,7 @@ def handle_tui(args: argparse.Namespace) -> int:
         options,
         log_path=Path(args.log_file or f"{output}.framedeck.log").absolute(),
         link=link,
+        job_kwargs={"keep": args.keep, "restart": args.restart},
     )
     return run_console(session, headless=args.headless)
 

@@ -72,6 +72,14 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
         "--strict", action="store_true",
         help="fail, writing nothing, on any damage in the input (lost frames, undecodable packets, a short stream)",
     )
+    parser.add_argument(
+        "--restart", action="store_true",
+        help="discard the journal of an earlier run of this output and start from the first frame",
+    )
+    parser.add_argument(
+        "--no-keep", dest="keep", action="store_false",
+        help="when interrupted (Ctrl-C, SIGTERM, abort) remove the journal instead of keeping it for a resume",
+    )
 
 
 def job_options_from_args(args: argparse.Namespace) -> JobOptions:

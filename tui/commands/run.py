@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+from core.errors import JobAborted
 from core.events import (
     Event,
     JobFinished,
@@ -89,14 +90,24 @@ def handle(args: argparse.Namespace) -> int:
 
     options = job_options_from_args(args)
     cancel = threading.Event()
-    previous = _install_sigint(cancel)
+    terminated = threading.Event()
+    previous = _install_sigint(cancel, keep=args.keep)
+    previous_term = _install_sigterm(cancel, terminated)
     try:
         result = run_job(
-            args.input, args.output, options, on_event=ProgressPrinter(quiet=args.quiet, notes=True), cancel=cancel
+            args.input, args.output, options, on_event=ProgressPrinter(quiet=args.quiet, notes=True), cancel=cancel,
+            keep=args.keep, restart=args.restart,
         )
+    except JobAborted as exc:
+        if not terminated.is_set():
+            raise
+        print(f"framedeck: {exc}", file=sys.stderr)
+        return EXIT_TERMINATED
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
     print(summary(result))
     return 0
 
@@ -109,15 +120,31 @@ def summary(result: JobFinished) -> str:
     )
 
 
-def _install_sigint(cancel: threading.Event):
-    """First Ctrl-C asks the job to abort cleanly; a second one interrupts at once."""
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process ended by it
+
+
+def _install_sigint(cancel: threading.Event, keep: bool = True):
+    """First Ctrl-C asks the job to stop cleanly; a second one interrupts at once."""
     if threading.current_thread() is not threading.main_thread():
         return None
+    progress = "the progress is kept for a resume" if keep else "the progress is removed (--no-keep)"
 
     def on_sigint(signum: int, frame: object) -> None:
         if cancel.is_set():
             raise KeyboardInterrupt
-        print("\naborting after the current batch (Ctrl-C again to interrupt)", file=sys.stderr)
+        print(f"\nstopping after the current batch; {progress} (Ctrl-C again to interrupt)", file=sys.stderr)
         cancel.set()
 
     return signal.signal(signal.SIGINT, on_sigint)
+
+
+def _install_sigterm(cancel: threading.Event, terminated: threading.Event):
+    """SIGTERM (a provider taking the box back) stops the job like Ctrl-C; the exit status is 143."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        terminated.set()
+        cancel.set()
+
+    return signal.signal(signal.SIGTERM, on_sigterm)

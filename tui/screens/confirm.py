@@ -42,3 +42,31 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def action_cancel(self) -> None:
         self.dismiss(False)
+
+
+class ChoiceScreen(ModalScreen[str | None]):
+    """Asks one question with several answers, each a (key, label, value); escape gives None."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "choose('')", "Cancel")]
+
+    def __init__(self, question: str, choices: list[tuple[str, str, str | None]]) -> None:
+        super().__init__()
+        self.question = question
+        self.choices = choices
+        for key, label, _ in choices:
+            self._bindings.bind(key, f"choose('{key}')", label)
+
+    def compose(self) -> ComposeResult:
+        with Grid(id="choice-dialog"):
+            yield Label(self.question, id="confirm-question")
+            for key, label, _ in self.choices:
+                yield Button(f"{label} ({key})", id=f"choice-{key}")
+
+    def on_mount(self) -> None:
+        self.query(Button).last().focus()  # the last answer is the harmless one
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.action_choose(str(event.button.id).removeprefix("choice-"))
+
+    def action_choose(self, key: str) -> None:
+        self.dismiss(next((value for k, _, value in self.choices if k == key), None))
