@@ -1,4 +1,5 @@
-"""One console session: the job, then the watchdog, on one worker thread, and the log file.
+"""One console session: the queue of clips and the watchdog (session/engine.py) on one
+worker thread, and the log file.
 
 Plain Python without textual, so the same object keeps running when the terminal goes
 away (SIGHUP) and the screen is gone: it writes every line to the log file and calls its
@@ -14,19 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from core.errors import FramedeckError
-from core.events import (
-    JobFailed,
-    JobFinished,
-    JobStarted,
-    LogRecord,
-    OomBackoff,
-    Stage,
-    StageChanged,
-    Stalled,
-)
+from core.events import JobFinished, LogRecord
 from core.options import JobOptions
-from monitor.events import StopOutcome, WatchStateChanged
+from session.engine import Session
+from session.lines import describe
 from tui.watchdog_link import WatchdogLink
 
 Listener = Callable[[object], None]
@@ -43,6 +35,7 @@ class SessionSummary:
     uploaded: str | None = None
     watchdog_state: str | None = None
     detached: bool = False
+    table: str | None = None  # the summary table of a queue of several clips
 
 
 class LogFile:
@@ -69,40 +62,6 @@ class LogFile:
                 self._file = None
 
 
-def describe(event: object) -> tuple[str, str] | None:
-    """The (level, line) a core event leaves in the log file, or None for progress noise."""
-    if isinstance(event, LogRecord):
-        return event.level, event.message
-    if isinstance(event, StageChanged):
-        level = "error" if event.stage is Stage.FAILED else "info"
-        detail = f": {event.detail}" if event.detail else ""
-        return level, f"stage {event.stage.value}{detail}"
-    if isinstance(event, JobStarted):
-        return "info", (
-            f"job {event.input} -> {event.output}: {event.width}x{event.height}, "
-            f"{event.input_fps:.3f} -> {event.output_fps:.3f} fps, {event.total_pairs} pairs, "
-            f"model {event.model} on {event.device} ({event.precision}), batch {event.batch}, "
-            f"codec {event.codec}"
-        )
-    if isinstance(event, OomBackoff):
-        return "warning", f"out of memory: batch {event.old_batch} -> {event.new_batch}"
-    if isinstance(event, Stalled):
-        return "warning", f"{event.stage} stalled for {event.seconds:.0f} s"
-    if isinstance(event, JobFinished):
-        return "info", (
-            f"wrote {event.output}: {event.output_frames} frames from {event.input_frames} "
-            f"in {event.seconds:.1f} s"
-        )
-    if isinstance(event, JobFailed):
-        return ("warning" if event.aborted else "error"), event.message
-    if isinstance(event, WatchStateChanged):
-        detail = f": {event.detail}" if event.detail else ""
-        return ("error" if event.new.value == "failed" else "info"), f"watchdog {event.new.value}{detail}"
-    if isinstance(event, StopOutcome):
-        return ("info" if event.ok else "error"), f"stop outcome: {event.message}"
-    return None
-
-
 class ConsoleSession:
     """Runs ``run_job`` and then drives the watchdog; controlled through its Events.
 
@@ -125,6 +84,9 @@ class ConsoleSession:
         wall: Callable[[], float] = time.time,
         job_kwargs: dict[str, object] | None = None,
         watchdog_interval: float = 0.5,
+        clips: list[tuple[str, str]] | None = None,
+        keep_running_on_failure: bool = False,
+        skip_complete: bool = False,
     ) -> None:
         self.input_path = input_path
         self.output_path = output_path
@@ -147,8 +109,24 @@ class ConsoleSession:
         self.result: JobFinished | None = None
         self.error: str | None = None
         self.error_code = 0
+        self.table: str | None = None
         self._listeners: list[Listener] = []
         self._listeners_lock = threading.Lock()
+        self.engine = Session(
+            options,
+            clips or [(input_path, output_path)],
+            on_event=self.emit,
+            cancel=self.cancel,
+            pause=self.pause,
+            watchdog=link.watchdog if link is not None else None,
+            skip_complete=skip_complete,
+            keep_running_on_failure=keep_running_on_failure,
+            run_job=run_job,
+            job_kwargs=self.job_kwargs,
+            sleep=sleep,
+            watchdog_interval=watchdog_interval,
+        )
+        self.engine.quit = self.quit
 
     # -- listeners and the log ---------------------------------------------------------------
 
@@ -182,56 +160,25 @@ class ConsoleSession:
 
     @property
     def job_running(self) -> bool:
-        return self.result is None and self.error is None and not self.done.is_set()
+        return not self.done.is_set() and self.engine.has_work
 
     def run(self) -> SessionSummary:
-        """The job, then the watchdog until it has nothing left to do (worker thread)."""
+        """The queue, with the watchdog beside it until it has nothing left to do (worker thread)."""
         try:
             self.note("info", f"log file {self.log_path}")
-            if self.link is not None:
-                self.link.watchdog.step()  # idle -> waiting for the output
-            try:
-                self.result = self._job()(
-                    self.input_path,
-                    self.output_path,
-                    self.options,
-                    on_event=self.emit,
-                    cancel=self.cancel,
-                    pause=self.pause,
-                    **self.job_kwargs,
-                )
-            except FramedeckError as exc:
-                self.error, self.error_code = str(exc), exc.exit_code
-            except Exception as exc:  # a bug must still end the session cleanly
-                self.error, self.error_code = f"Unexpected failure: {type(exc).__name__}: {exc}", 1
-                self.note("error", self.error)
-            if self.link is not None:
-                self.drive_watchdog()
+            result = self.engine.run()
+            self.result = self.engine.last_result
+            failed = result.failed
+            if failed:
+                self.error, self.error_code = failed[0].message, failed[0].code or 1
+                if len(result.clips) > 1:
+                    self.error = f"{len(failed)} of {len(result.clips)} clips failed; first: {self.error}"
+            elif result.cancelled:
+                self.error, self.error_code = "The session was cancelled.", 130
+            self.table = result.table() if len(result.clips) > 1 else None
             return self.summary()
         finally:
             self.done.set()
-
-    def drive_watchdog(self) -> None:
-        """Hand over the output and step the watchdog until it is finished or ``quit`` is set."""
-        assert self.link is not None
-        watchdog = self.link.watchdog
-        if self.result is None:
-            self.note("warning", "the job did not finish: nothing to upload; the machine keeps running")
-            self.link.abandon()
-            return
-        watchdog.file_ready(self.result.output)
-        while not self.quit.is_set() and not watchdog.finished:
-            state = watchdog.state
-            watchdog.step()
-            if not watchdog.finished and watchdog.state is state:
-                self.sleep(self.watchdog_interval)
-
-    def _job(self) -> Callable[..., JobFinished]:
-        if self._run_job is None:
-            from core.job import run_job
-
-            self._run_job = run_job
-        return self._run_job
 
     def _uploaded(self) -> str | None:
         watchdog = self.link.watchdog if self.link else None
@@ -252,4 +199,5 @@ class ConsoleSession:
             uploaded=self._uploaded(),
             watchdog_state=self.link.watchdog.state.value if self.link else None,
             detached=self.detached,
+            table=self.table,
         )

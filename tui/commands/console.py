@@ -46,6 +46,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     tui.add_argument("--sentinel", default=None, help="dry-run sentinel path (default OUTPUT.stop-sentinel.json)")
     tui.add_argument("--log-file", default=None, help="log file (default OUTPUT.framedeck.log)")
     tui.add_argument("--headless", action="store_true", help="no screen: plain progress lines")
+    tui.add_argument(
+        "--keep-running-on-failure", action="store_true",
+        help="with --upload: a failed clip keeps the machine up for a person to look (default: it does not block the stop)",
+    )
     tui.set_defaults(handler=handle_tui)
 
     demo = sub.add_parser(
@@ -107,18 +111,22 @@ def build_link(
 
 
 def handle_tui(args: argparse.Namespace) -> int:
+    from session.inputs import expand_inputs, output_is_folder, plan_outputs
     from tui.session import ConsoleSession
 
     options = job_options_from_args(args)
-    _check_input(Path(args.input))
+    inputs = expand_inputs(args.input, args.recursive)
+    queue = output_is_folder(args.output, len(inputs))
+    planned = plan_outputs(inputs, args.output, args.container, options.codec)
     output = Path(args.output)
+    stem = output / "framedeck" if queue else output  # a folder's files go inside it
     link = None
     if args.upload:
         link = build_link(
             args.upload,
             shutdown=args.shutdown,
             dry_run=args.dry_run,
-            sentinel=Path(args.sentinel or f"{output}.stop-sentinel.json"),
+            sentinel=Path(args.sentinel or f"{stem}.stop-sentinel.json"),
             confirm=args.confirm,
             check_interval=args.check_interval,
             countdown=args.countdown,
@@ -127,11 +135,14 @@ def handle_tui(args: argparse.Namespace) -> int:
             b2_key_file=args.b2_key_file,
         )
     session = ConsoleSession(
-        args.input,
-        str(output),
+        str(planned[0][0]),
+        str(planned[0][1]),
         options,
-        log_path=Path(args.log_file or f"{output}.framedeck.log").absolute(),
+        log_path=Path(args.log_file or f"{stem}.framedeck.log").absolute(),
         link=link,
+        clips=[(str(a), str(b)) for a, b in planned],
+        keep_running_on_failure=args.keep_running_on_failure,
+        skip_complete=queue and args.skip_complete,
     )
     return run_console(session, headless=args.headless)
 
@@ -252,6 +263,7 @@ def run_headless(session: ConsoleSession, out: TextIO) -> SessionSummary:
     from tui.commands.run import ProgressPrinter
 
     progress = ProgressPrinter(out=out)
+    progress.queue = len(session.engine.clips) > 1
     watch = WatchPrinter(out)
 
     def print_event(event: object) -> None:
@@ -297,7 +309,7 @@ def exit_code(session: ConsoleSession, summary: SessionSummary) -> int:
 
 
 def _print_summary(summary: SessionSummary, out: TextIO) -> None:
-    lines = []
+    lines = [summary.table] if summary.table else []
     if summary.error:
         lines.append(f"framedeck: {summary.error}")
     if summary.output:
@@ -311,11 +323,3 @@ def _print_summary(summary: SessionSummary, out: TextIO) -> None:
     lines.append(f"log:      {summary.log_path}")
     with contextlib.suppress(OSError):  # the terminal is gone; everything is in the log file
         print("\n".join(lines), file=out, flush=True)
-
-
-def _check_input(path: Path) -> None:
-    if not path.exists():
-        raise InputError(f"The input {path} does not exist.")
-    if not path.is_file():
-        raise InputError(f"The input {path} is not a file.")
-

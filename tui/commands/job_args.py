@@ -28,8 +28,23 @@ def _scene_cut(text: str) -> float | None:
 
 
 def add_job_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", help="input video file")
-    parser.add_argument("-o", "--output", required=True, help="output video file")
+    parser.add_argument(
+        "input", nargs="+",
+        help="input videos: files, folders (their videos, sorted by name) or quoted globs",
+    )
+    parser.add_argument(
+        "-o", "--output", required=True,
+        help="output video file; a folder (existing, or ending with /) when there are several inputs",
+    )
+    parser.add_argument("--recursive", action="store_true", help="take the videos in sub-folders of folders too")
+    parser.add_argument(
+        "--container", default=None, choices=["mp4", "mkv", "mov", "webm"],
+        help="container of outputs written into a folder (default: the input's own when the codec fits, else mp4)",
+    )
+    parser.add_argument(
+        "--no-skip", dest="skip_complete", action="store_false",
+        help="redo clips whose output in the folder is already complete (default: skip them, said so)",
+    )
     timing = parser.add_mutually_exclusive_group()
     timing.add_argument("--factor", type=int, default=None, help="N-1 new frames per pair (2-16, default 2)")
     timing.add_argument("--target-fps", type=_fps, default=None, help="output frame rate, e.g. 60")

@@ -1,4 +1,8 @@
-"""``framedeck run``: the headless front end over :func:`core.job.run_job`."""
+"""``framedeck run``: the headless front end over the session engine (session/engine.py).
+
+One input with ``-o FILE`` works as a single job; several inputs (or ``-o`` naming a folder)
+run as a queue with one warm model, a summary table at the end and a non-zero exit when
+any clip failed."""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ from typing import TextIO
 
 from core.events import Event, JobFinished, JobStarted, LogRecord, PairDone, Stalled
 from core.rate import format_eta
+from session.clips import ClipChanged, QueueClosed
+from session.lines import describe
 from tui.commands.job_args import add_job_arguments, job_options_from_args
 
 
@@ -41,6 +47,7 @@ class ProgressPrinter:
         self.last_line = -float("inf")
         self.output_fps = 0.0
         self.progress_started = False  # info notes are printed until the first progress line
+        self.queue = False  # print the session's clip lines (more than one clip)
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, JobStarted):
@@ -66,6 +73,12 @@ class ProgressPrinter:
             self.line(f"{event.level}: {event.message}", always=True)
         elif isinstance(event, LogRecord) and event.level == "info" and self.notes and not self.progress_started:
             self.line(f"note: {event.message}")
+        elif isinstance(event, ClipChanged | QueueClosed) and self.queue:
+            self.progress_started = isinstance(event, ClipChanged) and self.progress_started
+            described = describe(event)
+            if described is not None:
+                level, text = described
+                self.line(text if level == "info" else f"{level}: {text}", always=level != "info")
 
     def line(self, text: str, always: bool = False) -> None:
         """Print ``text``; --quiet keeps only warnings and errors (``always``)."""
@@ -74,20 +87,33 @@ class ProgressPrinter:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from core.job import run_job  # imported here so `framedeck --help` stays fast
+    from session.engine import Session  # imported here so `framedeck --help` stays fast
+    from session.inputs import expand_inputs, output_is_folder, plan_outputs
 
     options = job_options_from_args(args)
+    inputs = expand_inputs(args.input, args.recursive)
+    queue = output_is_folder(args.output, len(inputs))
+    planned = plan_outputs(inputs, args.output, args.container, options.codec)
     cancel = threading.Event()
+    printer = ProgressPrinter(quiet=args.quiet, notes=True)
+    printer.queue = queue
+    session = Session(options, planned, on_event=printer, cancel=cancel, skip_complete=queue and args.skip_complete)
     previous = _install_sigint(cancel)
     try:
-        result = run_job(
-            args.input, args.output, options, on_event=ProgressPrinter(quiet=args.quiet, notes=True), cancel=cancel
-        )
+        result = session.run()
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
-    print(summary(result))
-    return 0
+    if not queue:  # one job, reported as before
+        clip = result.clips[0]
+        if clip.code:
+            print(f"framedeck: {clip.message}", file=sys.stderr)
+            return clip.code
+        assert session.last_result is not None
+        print(summary(session.last_result))
+        return 0
+    print(result.table())
+    return result.exit_code
 
 
 def summary(result: JobFinished) -> str:
