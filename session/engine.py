@@ -51,7 +51,8 @@ def output_complete(output: Path) -> bool:
     if not output.is_file() or (output.parent / f".{output.name}.framedeck").exists():
         return False
     try:
-        return bool(probe_video(output).frame_count)
+        info = probe_video(output)
+        return bool(info.frame_count or info.duration)
     except FramedeckError:
         return False
 
