@@ -37,6 +37,7 @@ class Clip:
     size: int | None = None
     message: str = ""  # the one sentence of a failure, or why it was skipped
     code: int = 0  # the failure's exit code (core/errors.py), 0 unless failed
+    pixels: int = 0  # width x height, for the queue's estimate
     rate: float | None = None  # pairs/s while running
     eta: float | None = None
 

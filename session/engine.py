@@ -101,6 +101,8 @@ class Session:
         skip_complete: bool = True,
         keep_running_on_failure: bool = False,
         open_queue: bool = False,
+        output_folder: str | Path | None = None,
+        container: str | None = None,
         run_job: Callable[..., JobFinished] | None = None,
         interpolator: Any = None,
         job_kwargs: dict[str, object] | None = None,
@@ -130,6 +132,8 @@ class Session:
         self._lock = threading.RLock()
         self._wake = threading.Event()
         self._open = open_queue
+        self.output_folder = Path(output_folder) if output_folder is not None else None
+        self.container = container
         self._uploads: dict[Path, Clip] = {}
         for source, target in clips:
             self.add(source, target)
@@ -143,6 +147,26 @@ class Session:
         self._changed(clip)
         self._wake.set()
         return clip
+
+    def add_input(self, source: str | Path) -> Clip:
+        """Queue another file into the output folder; one sentence (InputError/OptionError)
+        when it does not exist, has no folder to go to, or would clash with a queued clip."""
+        from core.errors import InputError, OptionError
+        from session.inputs import container_suffix
+
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise InputError(f"The input {path} does not exist or is not a file.")
+        if self.output_folder is None:
+            raise OptionError("Clips can be added only when the outputs go into a folder (-o DIR/).")
+        target = self.output_folder / f"{path.stem}{container_suffix(path, self.container, self.options.codec)}"
+        with self._lock:
+            for clip in self.clips:
+                if clip.input.resolve() == path.resolve() and clip.state is not ClipState.FAILED:
+                    raise OptionError(f"{path} is already in the queue.")
+                if clip.output.name.lower() == target.name.lower():
+                    raise OptionError(f"{clip.input} already writes {target}; rename {path.name} first.")
+        return self.add(path, target)
 
     def close(self) -> None:
         """No more clips will be added (``--watch-input`` went idle)."""
@@ -252,7 +276,25 @@ class Session:
                 self.model.close()
             self.done.set()
 
+    def _measure(self) -> None:
+        """Pairs and frame size of the clips not measured yet (for the queue's ETA)."""
+        from core.video.probe import probe_video
+
+        for clip in self.snapshot():
+            if clip.state is not ClipState.WAITING or clip.pixels:
+                continue
+            try:
+                info = probe_video(clip.input)
+            except FramedeckError:
+                continue  # the clip itself will say what is wrong with it
+            frames = info.frame_count or round((info.duration or 0) * float(info.fps))
+            with self._lock:
+                real = next((c for c in self.clips if c.id == clip.id), None)
+                if real is not None:
+                    real.total_pairs, real.pixels = max(0, frames - 1), info.width * info.height
+
     def _next_clip(self) -> Clip | None:
+        self._measure()
         while True:
             with self._lock:
                 clip = next((c for c in self.clips if c.state is ClipState.WAITING), None)
@@ -312,7 +354,7 @@ class Session:
     def _job_event(self, clip: Clip, event: object) -> None:
         with self._lock:
             if isinstance(event, JobStarted):
-                clip.total_pairs = event.total_pairs
+                clip.total_pairs, clip.pixels = event.total_pairs, event.width * event.height
             elif isinstance(event, PairDone):
                 clip.pairs_done = event.index + 1
                 clip.total_pairs = max(clip.total_pairs, event.total)

@@ -87,6 +87,8 @@ class ConsoleSession:
         clips: list[tuple[str, str]] | None = None,
         keep_running_on_failure: bool = False,
         skip_complete: bool = False,
+        output_folder: str | Path | None = None,
+        container: str | None = None,
     ) -> None:
         self.input_path = input_path
         self.output_path = output_path
@@ -121,6 +123,8 @@ class ConsoleSession:
             watchdog=link.watchdog if link is not None else None,
             skip_complete=skip_complete,
             keep_running_on_failure=keep_running_on_failure,
+            output_folder=output_folder,
+            container=container,
             run_job=run_job,
             job_kwargs=self.job_kwargs,
             sleep=sleep,

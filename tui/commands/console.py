@@ -143,6 +143,8 @@ def handle_tui(args: argparse.Namespace) -> int:
         clips=[(str(a), str(b)) for a, b in planned],
         keep_running_on_failure=args.keep_running_on_failure,
         skip_complete=queue and args.skip_complete,
+        output_folder=output if queue else None,
+        container=args.container,
     )
     return run_console(session, headless=args.headless)
 
