@@ -108,6 +108,9 @@ class Session:
         job_kwargs: dict[str, object] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         watchdog_interval: float = 0.5,
+        input_watcher: Any = None,
+        idle: float = 120.0,
+        watch_interval: float = 1.0,
     ) -> None:
         self.options = options or JobOptions()
         self.on_event = on_event
@@ -131,7 +134,10 @@ class Session:
         self._skip_asked = False
         self._lock = threading.RLock()
         self._wake = threading.Event()
-        self._open = open_queue
+        self.input_watcher = input_watcher  # session.input_watch.InputWatcher: keeps the queue open
+        self.idle = idle
+        self.watch_interval = watch_interval
+        self._open = open_queue or input_watcher is not None
         self.output_folder = Path(output_folder) if output_folder is not None else None
         self.container = container
         self._uploads: dict[Path, Clip] = {}
@@ -255,6 +261,8 @@ class Session:
                 self.watchdog.step()  # idle -> waiting for the outputs
                 driver = threading.Thread(target=self._drive_watchdog, name="watchdog", daemon=True)
                 driver.start()
+            if self.input_watcher is not None:
+                threading.Thread(target=self._watch_inputs, name="watch-input", daemon=True).start()
             while not self.cancel.is_set():
                 clip = self._next_clip()
                 if clip is None:
@@ -292,6 +300,27 @@ class Session:
                 real = next((c for c in self.clips if c.id == clip.id), None)
                 if real is not None:
                     real.total_pairs, real.pixels = max(0, frames - 1), info.width * info.height
+
+    def _watch_inputs(self) -> None:
+        """Queue each finished video that appears; close the queue after ``idle`` seconds
+        with nothing new and nothing left to do."""
+        watcher = self.input_watcher
+        busy_until = watcher.clock()
+        while self._open and not self.cancel.is_set():
+            for path in watcher.poll():
+                try:
+                    self.add_input(path)
+                    self.note("info", f"new input {path}: queued")
+                except FramedeckError as exc:
+                    self.note("warning", f"new input {path} not queued: {exc}")
+            if self.has_work:
+                busy_until = watcher.clock()
+            quiet = min(watcher.idle_for(), watcher.clock() - busy_until)
+            if quiet >= self.idle:
+                self.note("info", f"nothing new in {watcher.folder} for {self.idle:g} s: the queue is closed")
+                self.close()
+                return
+            self.sleep(self.watch_interval)
 
     def _next_clip(self) -> Clip | None:
         self._measure()

@@ -129,3 +129,65 @@ def test_queue_keys_move_retry_and_skip(tmp_path) -> None:
     states = {c.input.name: c.state for c in result.clips}
     assert states == {"0.mkv": ClipState.SKIPPED, "1.mkv": ClipState.DONE, "2.mkv": ClipState.DONE}
     assert not (tmp_path / "out" / "0.mkv").exists() and result.exit_code == 0
+
+
+def test_watch_input_queues_a_clip_copied_in_slowly(tmp_path) -> None:
+    """A clip written in pieces is queued only once it stood still for --settle seconds; the
+    queue closes after --idle seconds with nothing new."""
+    import threading
+
+    from session.input_watch import InputWatcher
+
+    source = _clip(tmp_path / "src.mkv", 3).read_bytes()
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    now = [0.0]
+    lock = threading.Lock()
+
+    def clock() -> float:
+        with lock:
+            return now[0]
+
+    target = drop / "late.mkv"
+    pieces = [source[i : i + 600] for i in range(0, len(source), 600)]
+    queued_at: list[int] = []
+
+    def sleep(seconds: float) -> None:
+        """Each watcher tick: one more piece of the copy, one second of virtual time."""
+        with lock:
+            now[0] += 1.0
+        if pieces:
+            with target.open("ab") as f:
+                f.write(pieces.pop(0))
+        threading.Event().wait(0.01)
+
+    def on_event(event: object) -> None:
+        from core.events import LogRecord
+
+        if isinstance(event, LogRecord) and "new input" in event.message:
+            queued_at.append(len(pieces))
+
+    watcher = InputWatcher(drop, settle=3.0, clock=clock)
+    session = Session(
+        JobOptions(model="blend", device="cpu"), [], on_event=on_event, output_folder=out,
+        input_watcher=watcher, idle=5.0, sleep=sleep, watch_interval=1.0,
+    )
+    result = session.run()
+    assert queued_at == [0]  # not before the last piece was written
+    assert [(c.input.name, c.state) for c in result.clips] == [("late.mkv", ClipState.DONE)]
+    assert _frames(out / "late.mkv") == 2 * FRAMES and result.exit_code == 0
+
+
+def test_run_watch_input_from_the_command_line(tmp_path, capsys) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    _clip(drop / "ready.mkv", 4)
+    code = main(["run", "--watch-input", str(drop), "--settle", "0", "--idle", "0.5", "-o", str(tmp_path / "out"),
+                 "--device", "cpu", "--model", "blend"])
+    printed = capsys.readouterr().out
+    assert code == 0 and _frames(tmp_path / "out" / "ready.mkv") == 2 * FRAMES
+    assert "ready.mkv" in printed and "done" in printed
+    assert main(["run", "-o", str(tmp_path / "o.mp4")]) == 2
+    assert "Give at least one input" in capsys.readouterr().err

@@ -89,6 +89,8 @@ class ConsoleSession:
         skip_complete: bool = False,
         output_folder: str | Path | None = None,
         container: str | None = None,
+        input_watcher: object | None = None,
+        idle: float = 120.0,
     ) -> None:
         self.input_path = input_path
         self.output_path = output_path
@@ -116,7 +118,7 @@ class ConsoleSession:
         self._listeners_lock = threading.Lock()
         self.engine = Session(
             options,
-            clips or [(input_path, output_path)],
+            clips if clips is not None else [(input_path, output_path)],
             on_event=self.emit,
             cancel=self.cancel,
             pause=self.pause,
@@ -125,6 +127,8 @@ class ConsoleSession:
             keep_running_on_failure=keep_running_on_failure,
             output_folder=output_folder,
             container=container,
+            input_watcher=input_watcher,
+            idle=idle,
             run_job=run_job,
             job_kwargs=self.job_kwargs,
             sleep=sleep,

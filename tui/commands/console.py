@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from core.errors import InputError
 from core.options import JobOptions
-from tui.commands.job_args import add_job_arguments, job_options_from_args
+from tui.commands.job_args import add_job_arguments, job_options_from_args, plan_session
 from tui.commands.watchdog_args import add_watchdog_arguments
 
 if TYPE_CHECKING:
@@ -111,13 +111,11 @@ def build_link(
 
 
 def handle_tui(args: argparse.Namespace) -> int:
-    from session.inputs import expand_inputs, output_is_folder, plan_outputs
     from tui.session import ConsoleSession
 
     options = job_options_from_args(args)
-    inputs = expand_inputs(args.input, args.recursive)
-    queue = output_is_folder(args.output, len(inputs))
-    planned = plan_outputs(inputs, args.output, args.container, options.codec)
+    plan = plan_session(args, options)
+    queue, planned = plan.queue, plan.clips
     output = Path(args.output)
     stem = output / "framedeck" if queue else output  # a folder's files go inside it
     link = None
@@ -134,13 +132,16 @@ def handle_tui(args: argparse.Namespace) -> int:
             env=os.environ,
             b2_key_file=args.b2_key_file,
         )
+    first = planned[0] if planned else (Path(args.watch_input), output)
     session = ConsoleSession(
-        str(planned[0][0]),
-        str(planned[0][1]),
+        str(first[0]),
+        str(first[1]),
         options,
         log_path=Path(args.log_file or f"{stem}.framedeck.log").absolute(),
         link=link,
         clips=[(str(a), str(b)) for a, b in planned],
+        input_watcher=plan.watcher,
+        idle=args.idle,
         keep_running_on_failure=args.keep_running_on_failure,
         skip_complete=queue and args.skip_complete,
         output_folder=output if queue else None,

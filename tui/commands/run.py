@@ -18,7 +18,7 @@ from core.events import Event, JobFinished, JobStarted, LogRecord, PairDone, Sta
 from core.rate import format_eta
 from session.clips import ClipChanged, QueueClosed
 from session.lines import describe
-from tui.commands.job_args import add_job_arguments, job_options_from_args
+from tui.commands.job_args import add_job_arguments, job_options_from_args, plan_session
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -88,16 +88,18 @@ class ProgressPrinter:
 
 def handle(args: argparse.Namespace) -> int:
     from session.engine import Session  # imported here so `framedeck --help` stays fast
-    from session.inputs import expand_inputs, output_is_folder, plan_outputs
 
     options = job_options_from_args(args)
-    inputs = expand_inputs(args.input, args.recursive)
-    queue = output_is_folder(args.output, len(inputs))
-    planned = plan_outputs(inputs, args.output, args.container, options.codec)
+    plan = plan_session(args, options)
+    queue = plan.queue
     cancel = threading.Event()
     printer = ProgressPrinter(quiet=args.quiet, notes=True)
     printer.queue = queue
-    session = Session(options, planned, on_event=printer, cancel=cancel, skip_complete=queue and args.skip_complete)
+    session = Session(
+        options, plan.clips, on_event=printer, cancel=cancel, skip_complete=queue and args.skip_complete,
+        output_folder=plan.output_folder, container=args.container,
+        input_watcher=plan.watcher, idle=args.idle,
+    )
     previous = _install_sigint(cancel)
     try:
         result = session.run()
