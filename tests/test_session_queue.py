@@ -191,3 +191,37 @@ def test_run_watch_input_from_the_command_line(tmp_path, capsys) -> None:
     assert "ready.mkv" in printed and "done" in printed
     assert main(["run", "-o", str(tmp_path / "o.mp4")]) == 2
     assert "Give at least one input" in capsys.readouterr().err
+
+
+def test_a_warm_rife_gives_each_clip_what_a_fresh_job_gives(tmp_path) -> None:
+    """The weights stay loaded across clips, yet clip 2 (another picture, another size) comes
+    out bit for bit as it does from its own fresh job (RIFE's per-frame feature rows, keyed
+    by decode index, and its scale are dropped between clips)."""
+    from core.job import run_job
+    from tests.clips import read_frames
+    from tests.conftest import shared_path
+
+    weights = str(shared_path("models/rife-4.25/flownet.pkl"))
+    options = JobOptions(model="rife", weights=weights, device="cpu", codec="ffv1", scene_cut=None)
+    first = _clip(tmp_path / "first.mkv", 5)
+    second = write_frames(tmp_path / "second.mkv", moving_frames(FRAMES, width=96, height=64, seed=6))
+    result = run_queue([first, second], tmp_path / "out", options)
+    assert [c.state for c in result.clips] == [ClipState.DONE, ClipState.DONE]
+    run_job(second, tmp_path / "alone.mkv", options)
+    queued, _ = read_frames(tmp_path / "out" / "second.mkv")
+    alone, _ = read_frames(tmp_path / "alone.mkv")
+    assert len(queued) == len(alone) == 2 * FRAMES
+    assert all((a == b).all() for a, b in zip(queued, alone, strict=True))
+
+
+def test_queue_eta_scales_by_frame_size() -> None:
+    from session.clips import Clip
+    from session.estimate import queue_eta, stop_eta
+
+    running = Clip(Path("a"), Path("A"), ClipState.RUNNING, total_pairs=100, pairs_done=50, pixels=1000, rate=10.0, eta=5.0)
+    small = Clip(Path("b"), Path("B"), ClipState.WAITING, total_pairs=100, pixels=500)
+    big = Clip(Path("c"), Path("C"), ClipState.WAITING, total_pairs=10, pixels=4000)
+    done = Clip(Path("d"), Path("D"), ClipState.DONE, total_pairs=999, pixels=1000)
+    assert queue_eta([running, small, big, done]) == pytest.approx(5.0 + 5.0 + 4.0)
+    assert queue_eta([Clip(Path("w"), Path("W"))]) is None  # no rate yet
+    assert stop_eta(14.0, confirm=3, check_interval=10.0, countdown=60.0) == pytest.approx(94.0)
