@@ -43,8 +43,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_job_arguments(tui)
     tui.add_argument("--upload", metavar="TARGET", help="b2://BUCKET/PREFIX or file:///PATH (no upload without it)")
     add_watchdog_arguments(tui, require_confirm_help="stop only when a person presses s")
-    tui.add_argument("--sentinel", default=None, help="dry-run sentinel path (default OUTPUT.stop-sentinel.json)")
-    tui.add_argument("--log-file", default=None, help="log file (default OUTPUT.framedeck.log)")
+    tui.add_argument("--sentinel", default=None,
+                     help="dry-run sentinel path (default OUTPUT.stop-sentinel.json, or OUTDIR/stop-sentinel.json)")
+    tui.add_argument("--log-file", default=None, help="log file (default OUTPUT.framedeck.log, or OUTDIR/framedeck.log)")
     tui.add_argument("--headless", action="store_true", help="no screen: plain progress lines")
     tui.add_argument(
         "--keep-running-on-failure", action="store_true",
@@ -117,14 +118,15 @@ def handle_tui(args: argparse.Namespace) -> int:
     plan = plan_session(args, options)
     queue, planned = plan.queue, plan.clips
     output = Path(args.output)
-    stem = output / "framedeck" if queue else output  # a folder's files go inside it
+    sentinel = output / "stop-sentinel.json" if queue else Path(f"{output}.stop-sentinel.json")
+    log_file = output / "framedeck.log" if queue else Path(f"{output}.framedeck.log")
     link = None
     if args.upload:
         link = build_link(
             args.upload,
             shutdown=args.shutdown,
             dry_run=args.dry_run,
-            sentinel=Path(args.sentinel or f"{stem}.stop-sentinel.json"),
+            sentinel=Path(args.sentinel) if args.sentinel else sentinel,
             confirm=args.confirm,
             check_interval=args.check_interval,
             countdown=args.countdown,
@@ -137,7 +139,7 @@ def handle_tui(args: argparse.Namespace) -> int:
         str(first[0]),
         str(first[1]),
         options,
-        log_path=Path(args.log_file or f"{stem}.framedeck.log").absolute(),
+        log_path=Path(args.log_file or log_file).absolute(),
         link=link,
         clips=[(str(a), str(b)) for a, b in planned],
         input_watcher=plan.watcher,
