@@ -107,6 +107,8 @@ def plan_outputs(
     by_name: dict[str, Path] = {}
     for source in inputs:
         target = folder / f"{source.stem}{container_suffix(source, container, codec)}"
+        if target.absolute() == source.absolute() or (target.exists() and target.samefile(source)):
+            raise OptionError(f"{source} would be overwritten by its own output; choose another output folder.")
         key = target.name.lower()
         if key in by_name:
             raise OptionError(

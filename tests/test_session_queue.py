@@ -105,6 +105,8 @@ def test_inputs_folders_globs_and_clashes(tmp_path) -> None:
     planned = plan_outputs(expand_inputs([folder / "a.mov", folder / "b.mp4"]), f"{out}/")
     assert [t.name for _, t in planned] == ["a.mov", "b.mp4"] and out.is_dir()
     assert plan_outputs([folder / "a.mov"], tmp_path / "one.mkv") == [(folder / "a.mov", tmp_path / "one.mkv")]
+    with pytest.raises(OptionError, match="overwritten by its own output"):
+        plan_outputs([folder / "a.mov", folder / "b.mp4"], folder)
 
 
 def test_queue_keys_move_retry_and_skip(tmp_path) -> None:
