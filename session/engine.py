@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import FramedeckError, JobAborted
-from core.events import JobFinished, JobStarted, LogRecord, PairDone
+from core.events import JobFinished, JobStarted, LogRecord, PairDone, Stage, StageChanged
 from core.options import JobOptions
 from session.clips import Clip, ClipChanged, ClipState, QueueClosed, SessionFinished
 from session.lines import summary_table
@@ -384,6 +384,8 @@ class Session:
         with self._lock:
             if isinstance(event, JobStarted):
                 clip.total_pairs, clip.pixels = event.total_pairs, event.width * event.height
+            elif isinstance(event, StageChanged) and event.stage is Stage.FINALIZING:
+                clip.state = ClipState.FINISHING
             elif isinstance(event, PairDone):
                 clip.pairs_done = event.index + 1
                 clip.total_pairs = max(clip.total_pairs, event.total)
@@ -458,11 +460,11 @@ class Session:
                 self.sleep(self.watchdog_interval)
 
     def _sync_uploads(self) -> None:
-        """Mark clips whose output the watchdog has verified."""
+        """Mark the clips whose output the watchdog has verified."""
         for tracked in list(getattr(self.watchdog, "files", [])):
             clip = self._uploads.get(Path(tracked.path).absolute())
-            if clip is not None and clip.state is not ClipState.VERIFIED and tracked.state.value == "verified":
-                self._set(clip, ClipState.VERIFIED if clip.state is not ClipState.SKIPPED else clip.state)
+            if clip is not None and clip.state is ClipState.UPLOADING and tracked.state.value == "verified":
+                self._set(clip, ClipState.VERIFIED)
 
 
 def run_queue(

@@ -54,7 +54,7 @@ def describe(event: object) -> tuple[str, str] | None:
         return ("error" if event.new.value == "failed" else "info"), f"watchdog {event.new.value}{detail}"
     if isinstance(event, StopOutcome):
         return ("info" if event.ok else "error"), f"stop outcome: {event.message}"
-    if isinstance(event, ClipChanged) and event.clip.state in (ClipState.WAITING, ClipState.RUNNING):
+    if isinstance(event, ClipChanged) and event.clip.state in (ClipState.WAITING, ClipState.RUNNING, ClipState.FINISHING):
         return None  # queued, moved and progress: shown in the queue, not logged
     if isinstance(event, ClipChanged):
         clip = event.clip
