@@ -1,16 +1,17 @@
-"""Finished-file detection for ``framedeck watch``.
+"""What the watchdog can see of a file on disk: which names count, and each file's signature.
 
-watchfiles reports a file on its first write, not when it is complete, so a file
-counts as finished only when its size and mtime stayed the same over
-``stable_checks`` consecutive scans (a file that arrives by rename is already
-still, so it passes at the first chance). Hidden files and temporary names
-(``*.tmp``, ``*.part``, ``*.partial``, ``*.uploading``, ``*.crdownload``) never count.
+A file's :class:`Signature` is its size, mtime and inode. Whether a file is *finished*
+is decided over time by :mod:`monitor.tracked_files` (the signature stayed the same for
+the settle time and no process holds it open for writing); this module only looks.
+Hidden files and temporary names (``*.tmp``, ``*.part``, ``*.partial``, ``*.uploading``,
+``*.crdownload``, ``*.temp``) never count.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 TEMP_SUFFIXES = (".tmp", ".part", ".partial", ".uploading", ".crdownload", ".temp")
@@ -23,28 +24,41 @@ def is_candidate(name: str, pattern: str) -> bool:
     return fnmatch.fnmatch(name, pattern)
 
 
-class FinishedFileDetector:
-    """Scans ``folder`` on request and reports each finished file once."""
+@dataclass(frozen=True)
+class Signature:
+    """Size, mtime (ns) and inode of one file version as seen by ``stat``."""
 
-    def __init__(
-        self,
-        folder: Path,
-        pattern: str = "*",
-        stable_checks: int = 3,
-        exclude: tuple[Path, ...] = (),
-    ) -> None:
-        if stable_checks < 2:
-            raise ValueError("stable_checks must be at least 2")
+    size: int
+    mtime_ns: int
+    inode: int
+
+    @classmethod
+    def of(cls, info: os.stat_result) -> Signature:
+        return cls(info.st_size, info.st_mtime_ns, info.st_ino)
+
+
+def signature_of(path: Path) -> Signature | None:
+    """The signature of the regular file at ``path``, or None when there is none."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    if not os.path.isfile(path):
+        return None
+    return Signature.of(info)
+
+
+class FolderScanner:
+    """Lists the candidate files of ``folder`` with their signatures (one ``scandir``)."""
+
+    def __init__(self, folder: Path, pattern: str = "*", exclude: tuple[Path, ...] = ()) -> None:
         self.folder = Path(folder)
         self.pattern = pattern
-        self.stable_checks = stable_checks
-        self.exclude = {Path(p).resolve() for p in exclude}
-        self._seen: dict[str, tuple[tuple[int, int], int]] = {}
-        self._reported: set[str] = set()
+        self.exclude = {Path(p).absolute() for p in exclude}
 
-    def scan(self) -> list[Path]:
-        """One observation of the folder; returns files that became finished now, oldest first."""
-        current: dict[str, tuple[int, int]] = {}
+    def scan(self) -> dict[Path, Signature]:
+        """Every candidate file now present, by absolute path."""
+        found: dict[Path, Signature] = {}
         with os.scandir(self.folder) as entries:
             for entry in entries:
                 if not is_candidate(entry.name, self.pattern):
@@ -55,18 +69,7 @@ class FinishedFileDetector:
                     info = entry.stat(follow_symlinks=False)
                 except OSError:
                     continue  # vanished between listing and stat
-                if Path(entry.path).resolve() in self.exclude:
-                    continue
-                current[entry.path] = (info.st_size, info.st_mtime_ns)
-        finished: list[tuple[int, Path]] = []
-        seen: dict[str, tuple[tuple[int, int], int]] = {}
-        for path, signature in current.items():
-            previous = self._seen.get(path)
-            count = previous[1] + 1 if previous and previous[0] == signature else 1
-            seen[path] = (signature, count)
-            if count >= self.stable_checks and signature[0] > 0 and path not in self._reported:
-                self._reported.add(path)
-                finished.append((signature[1], Path(path)))
-        self._seen = seen
-        self._reported &= set(current)
-        return [path for _, path in sorted(finished)]
+                path = Path(entry.path).absolute()
+                if path not in self.exclude:
+                    found[path] = Signature.of(info)
+        return found

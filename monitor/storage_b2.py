@@ -2,14 +2,19 @@
 
 The factory returns an unauthorised ``B2Api``; tests hand one built over b2sdk's
 ``RawSimulator`` so they run the real SDK code path. Files of at least the
-planner's part size go up as large files, in parts; unfinished large files left
-under the same name by an earlier attempt are cancelled first. The local SHA-1 is
-passed to b2sdk, so small files carry it as ``content_sha1`` and large files as
-``large_file_sha1``.
+planner's part size go up as large files, in parts. The local SHA-1 is passed to
+b2sdk, so small files carry it as ``content_sha1`` and large files as ``large_file_sha1``.
+
+An unfinished large file left under the same name by an earlier attempt is resumed when
+it was started for the same bytes (its ``large_file_sha1`` equals the local SHA-1; b2sdk
+then reuses the parts whose size and SHA-1 match); any other is cancelled, and whatever
+is still unfinished under the name after a successful upload is cancelled too.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -111,21 +116,38 @@ class B2Storage:
     def remote_name(self, local: Path) -> str:
         return self.prefix + Path(local).name
 
-    def cancel_unfinished(self, name: str) -> int:
-        """Cancel unfinished large files left under ``name``; return how many."""
-        cancelled = 0
+    def note(self, message: str) -> None:
+        """Where remarks about resumed or cancelled uploads go (the watchdog sets its log)."""
+
+    def recover(self, note: Callable[[str], None]) -> None:
+        """Nothing to do at start: unfinished large files are sorted out per upload."""
+        self.note = note
+
+    def cancel_unfinished(self, name: str, keep_sha1: str | None = None) -> tuple[int, str | None]:
+        """Cancel unfinished large files left under ``name``, except one started for the
+        bytes whose SHA-1 is ``keep_sha1``; return how many were cancelled and the kept id."""
+        cancelled, kept = 0, None
         for unfinished in self.bucket.list_unfinished_large_files(prefix=name):
-            if unfinished.file_name == name:
-                self.bucket.cancel_large_file(unfinished.file_id)
-                cancelled += 1
-        return cancelled
+            if unfinished.file_name != name:
+                continue
+            same = keep_sha1 is not None and unfinished.file_info.get("large_file_sha1") == keep_sha1
+            if same and kept is None:
+                kept = unfinished.file_id
+                continue
+            self.bucket.cancel_large_file(unfinished.file_id)
+            cancelled += 1
+        return cancelled, kept
 
     def upload(
         self, local: Path, name: str, progress: ProgressCallback, deadline: float | None
     ) -> RemoteFile:
         try:
-            self.cancel_unfinished(name)
             _, sha1 = file_sha1(local)
+            cancelled, kept = self.cancel_unfinished(name, keep_sha1=sha1)
+            if cancelled:
+                self.note(f"cancelled {cancelled} unfinished upload(s) of {name} made for other bytes")
+            if kept is not None:
+                self.note(f"an unfinished upload of {name} for the same bytes exists (id {kept}); resuming it")
             version = self.bucket.upload_local_file(
                 str(local),
                 name,
@@ -139,7 +161,21 @@ class B2Storage:
             raise StorageError(f"The upload of {name} failed: {_brief(exc)}.") from None
         if deadline is not None and self.clock() > deadline:
             raise StorageError(f"The upload of {name} did not finish before its deadline.")
+        if kept is not None:
+            resumed = version.id_ == kept
+            self.note(f"{name}: {'resumed the unfinished upload' if resumed else 'uploaded afresh'}")
+        with contextlib.suppress(B2Error):
+            self.cancel_unfinished(name)  # anything b2sdk did not resume is garbage now
         return _remote(version)
+
+    def read_back(self, file_id: str) -> tuple[int, str]:
+        """Download version ``file_id`` and return its size and SHA-1 (streamed, not stored)."""
+        sink = _Sha1Sink()
+        try:
+            self.bucket.download_file_by_id(file_id).save(sink, allow_seeking=False)
+        except B2Error as exc:
+            raise StorageError(f"Reading back {file_id} failed: {_brief(exc)}.") from None
+        return sink.size, sink.digest.hexdigest()
 
     def find_by_name(self, name: str) -> RemoteFile | None:
         try:
@@ -155,6 +191,25 @@ class B2Storage:
         if getattr(version, "action", "upload") != "upload":
             return None  # a hide marker or an unfinished large file is no stored file
         return _remote(version)
+
+
+class _Sha1Sink:
+    """A write-only file object that keeps only the size and SHA-1 of what it is given."""
+
+    def __init__(self) -> None:
+        self.digest = hashlib.sha1()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        self.size += len(data)
+        return len(data)
+
+    def seekable(self) -> bool:
+        return False
+
+    def flush(self) -> None:
+        pass
 
 
 def _remote(version) -> RemoteFile:

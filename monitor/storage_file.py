@@ -2,7 +2,8 @@
 
 A stored file's id is its identity on disk (device, inode, mtime), so a file that is
 replaced under the same name gets a new id, as a new B2 version would. SHA-1 is
-computed from the stored bytes at every lookup.
+computed from the stored bytes at every lookup. :meth:`FileStorage.recover` removes the
+temporary files of uploads whose process is gone (see :mod:`monitor.leftovers`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from monitor.errors import StorageError, TargetError
-from monitor.hashing import BLOCK, file_sha1
+from monitor.hashing import BLOCK, file_sha1, read_sha1
+from monitor.leftovers import remove_dead_uploads, temp_name
 from monitor.storage_base import ProgressCallback, RemoteFile
 
 
@@ -34,7 +36,7 @@ class FileStorage:
         self, local: Path, name: str, progress: ProgressCallback, deadline: float | None
     ) -> RemoteFile:
         final = self.folder / name
-        temp = self.folder / f".{name}.{os.getpid()}.uploading"
+        temp = self.folder / temp_name(name, os.getpid())
         total = os.path.getsize(local)
         done = 0
         try:
@@ -58,6 +60,21 @@ class FileStorage:
             raise StorageError(f"{final} vanished right after it was written.")
         return found
 
+    def recover(self, note: Callable[[str], None]) -> None:
+        """Remove temporary uploads left by processes that are gone, saying which."""
+        for path in remove_dead_uploads(self.folder):
+            note(f"removed {path.name}, left in {self.url} by an upload whose process is gone")
+
+    def read_back(self, file_id: str) -> tuple[int, str]:
+        """Size and SHA-1 of the stored version ``file_id``, read from its bytes now."""
+        path = self._path_of(file_id)
+        if path is None:
+            raise StorageError(f"No stored file has the id {file_id}.")
+        size, sha1 = read_sha1(path)
+        if _identity(path.stat()) != file_id:
+            raise StorageError(f"{path} changed while it was being read back.")
+        return size, sha1
+
     def find_by_name(self, name: str) -> RemoteFile | None:
         path = self.folder / name
         if not path.is_file():
@@ -65,10 +82,14 @@ class FileStorage:
         return self._describe(path)
 
     def find_by_id(self, file_id: str) -> RemoteFile | None:
+        path = self._path_of(file_id)
+        return None if path is None else self._describe(path)
+
+    def _path_of(self, file_id: str) -> Path | None:
         with os.scandir(self.folder) as entries:
             for entry in entries:
                 if entry.is_file() and _identity(entry.stat()) == file_id:
-                    return self._describe(Path(entry.path))
+                    return Path(entry.path)
         return None
 
     def _describe(self, path: Path) -> RemoteFile:

@@ -26,6 +26,8 @@ class CheckResult:
     comparisons: tuple[Comparison, ...]
     reason: str
     file_id: str | None  # the id the name resolved to, when it resolved
+    local_sha1: str | None = None  # the local file's SHA-1 as read for this check
+    raised: bool = False  # the check could not answer (an error or its time limit), not a mismatch
 
 
 class Verifier:
@@ -50,18 +52,18 @@ class Verifier:
             result = self._compare(local, name, expected_id)
         except Exception as exc:  # fail-safe: any error means "not verified"
             reason = self.redact(f"the check raised {type(exc).__name__}: {exc}".strip())
-            return CheckResult(False, (), reason, None)
+            return CheckResult(False, (), reason, None, raised=True)
         elapsed = self.clock() - started
         if self.timeout is not None and elapsed > self.timeout:
             reason = f"the check took {elapsed:.1f} s, over the {self.timeout:g} s limit"
-            return CheckResult(False, result.comparisons, reason, result.file_id)
+            return CheckResult(False, result.comparisons, reason, result.file_id, result.local_sha1, raised=True)
         return result
 
     def _compare(self, local: Path, name: str, expected_id: str | None) -> CheckResult:
         local_size, local_sha1 = file_sha1(local)
         by_name = self.storage.find_by_name(name)
         if by_name is None:
-            return CheckResult(False, (), f"{name} is not in {self.storage.url}", None)
+            return CheckResult(False, (), f"{name} is not in {self.storage.url}", None, local_sha1)
         by_id = self.storage.find_by_id(by_name.file_id)
         items = [
             Comparison("size", str(local_size), str(by_name.size), local_size == by_name.size),
@@ -88,7 +90,7 @@ class Verifier:
             )
         failed = [item.what for item in items if not item.ok]
         reason = "all match" if not failed else "mismatch: " + ", ".join(failed)
-        return CheckResult(not failed, tuple(items), reason, by_name.file_id)
+        return CheckResult(not failed, tuple(items), reason, by_name.file_id, local_sha1)
 
 
 def _sha1_comparison(local_sha1: str, remote: RemoteFile) -> Comparison:

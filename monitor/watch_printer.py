@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TextIO
 
 from core.events import LogRecord
@@ -53,7 +54,7 @@ class WatchPrinter:
                 rate = f"{human_bytes(event.rate)}/s" if event.rate else "-"
                 eta = f"{event.eta:.0f} s" if event.eta is not None else "-"
                 self.line(
-                    f"upload {human_bytes(event.done)} / {human_bytes(event.total)} "
+                    f"upload {Path(event.path).name} {human_bytes(event.done)} / {human_bytes(event.total)} "
                     f"({percent:.0f}%)  {rate}  ETA {eta}"
                 )
         elif isinstance(event, CountdownTick):

@@ -1,8 +1,10 @@
-"""The headless loop of ``framedeck watch``: find the finished file, drive the watchdog.
+"""The headless loop of ``framedeck watch``: drive the watchdog, pace it, ask a person.
 
-The loop owns the sleeping (injected) and the finished-file scans; the watchdog
-owns every decision. ``wait_for_change`` is what the loop calls while it waits for
-the output (watchfiles in the real command, so a new file is noticed at once).
+The watchdog looks at the folder and decides everything; the loop only calls
+:meth:`~monitor.watchdog.Watchdog.step` and owns the waiting. While the watchdog waits
+for files (or for the producer to be done), the loop waits up to ``scan_interval`` for
+a change in the folder (``wait_for_change``: watchfiles in the real command, so news is
+seen at once); while it works, it steps every ``tick`` seconds.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from monitor.finished_file import FinishedFileDetector
 from monitor.states import WatchState
 from monitor.watchdog import Watchdog
+
+_QUIET = (WatchState.WAITING, WatchState.VERIFIED)
 
 
 class WatchfilesWaiter:
@@ -32,7 +35,6 @@ class WatchfilesWaiter:
 
 def run_watch(
     watchdog: Watchdog,
-    detector: FinishedFileDetector,
     *,
     scan_interval: float = 1.0,
     tick: float = 0.5,
@@ -40,19 +42,13 @@ def run_watch(
     wait_for_change: Callable[[float], None] | None = None,
     ask: Callable[[str], str] | None = None,
 ) -> int:
-    """Run until the watchdog is finished; 0 once stopped (or the sentinel is written)."""
+    """Run until the watchdog is finished: 0 once stopped (or the sentinel is written),
+    130 when cancelled, 1 when it failed."""
     waiter = wait_for_change or sleep
     asked = False
     while not watchdog.finished:
         state = watchdog.state
-        if state in (WatchState.IDLE, WatchState.WAITING):
-            watchdog.step()
-            found = detector.scan()
-            if found:
-                watchdog.file_ready(found[0])
-                continue
-            waiter(scan_interval)
-            continue
+        asked = asked and state is WatchState.AWAITING_CONFIRM  # asked again after a call-off
         if state is WatchState.AWAITING_CONFIRM and not asked:
             asked = True
             answer = ask("Verified. Type 'stop' and Enter to stop the machine, anything else to keep it: ") if ask else ""
@@ -62,6 +58,10 @@ def run_watch(
                 watchdog.cancel()
             continue
         watchdog.step()
-        if not watchdog.finished and watchdog.state is state:
+        if watchdog.finished or watchdog.state is not state:
+            continue
+        if state in _QUIET:
+            waiter(scan_interval)
+        else:
             sleep(tick)
     return {WatchState.STOPPED: 0, WatchState.CANCELLED: 130}.get(watchdog.state, 1)

@@ -1,39 +1,53 @@
-"""The watchdog: upload the result, verify it K times, then stop the machine (or say it would).
+"""The watchdog: upload every finished file, verify each K times, then stop the machine.
 
-States (:class:`WatchState`)::
+It keeps a set of files (:mod:`monitor.tracked_files`), each settling, queued, uploading,
+verifying k/K or verified, and stops the machine only when the stop rule
+(:mod:`monitor.stop_rule`) holds: every file seen is verified and unchanged, none is still
+in work, and the producer is done (it said so, ``expect`` files are verified, ``done_file``
+exists, or nothing new or changed was seen for ``idle`` seconds after the last
+verification). A file that changes after its upload goes back to settling and is uploaded
+again as a new version. Overall state (:class:`WatchState`)::
 
-    idle -> waiting for output -> uploading -> verifying k/K -> verified
+    idle -> waiting -> uploading / verifying (any file) -> verified (all files)
          -> countdown (cancellable) | awaiting confirmation (require_confirm)
          -> stopping -> stopped          plus: failed, cancelled
 
-``verify_only=True`` skips uploading: another tool uploads, the watchdog only verifies.
+A new or changed file during the countdown or the confirmation calls the stop off until
+everything is verified again. ``verify_only=True`` skips uploading: another tool uploads.
 
-The watchdog is a plain object. It has no thread and never sleeps: a driver (the
-console session, ``framedeck watch``) calls :meth:`Watchdog.step` every fraction of a
-second and owns the sleeping; the clock, the storage, the stop action and the
-verifier's clock are injected, so tests drive it deterministically.
+Finished files come from an injected :class:`~monitor.finished_file.FolderScanner` (a file
+counts once its size, mtime and inode stood still for ``settle`` seconds and, on Linux, no
+process holds it open for writing; :mod:`monitor.file_tracker` does the looking) or are
+handed over with :meth:`Watchdog.file_ready`. An optional
+:class:`~monitor.state_store.StateStore` remembers verified files across restarts; at start
+the storage removes what a dead earlier upload left behind.
+
+The watchdog is a plain object with no thread that never sleeps: a driver (the console
+session, ``framedeck watch``) calls :meth:`Watchdog.step` every fraction of a second; the
+clock, the storage, the stop action and the scanner are injected, so tests drive it
+deterministically.
 
 Driver API
-    ``step()``                advance by at most one unit of work. It blocks while an
-                              upload, a verification check or the stop action runs.
-    ``file_ready(path)``      the finished output (after the pipeline's rename).
+    ``step()``                look at the files, then do at most one unit of work (an
+                              upload, a check, a read-back, the stop action). Blocks while
+                              that unit runs.
+    ``file_ready(path)``      a finished file handed over directly (no settling).
+    ``producer_done()``       no more files will come: stop once all are verified.
+    ``signal_received(name)`` from a signal handler: cancel at the next chance, unless the
+                              stop action already started (then say so).
     ``finished``              True in stopped, failed and cancelled: stop driving.
 
 Controls (thread-safe, callable from a UI thread while ``step()`` runs)
-    ``cancel_countdown()``    countdown -> verified, held: the machine keeps running.
-    ``confirm_stop()``        awaiting confirmation -> stopping.
-    ``stop_now()``            verified / countdown / awaiting -> stopping; returns False
-                              and logs why in any other state (never before K/K).
-    ``set_dry_run(bool)``     allowed until stopping starts; returns False after.
-    ``cancel()``              anything before stopping -> cancelled (aborts an upload at
-                              its next progress report). Nothing is stopped afterwards.
+    ``cancel_countdown()``, ``confirm_stop()``, ``stop_now()`` (never before every file is
+    verified), ``set_dry_run(bool)``, ``cancel()`` (refused once the stop action started),
+    ``interrupt(why)`` (cancel if still possible; returns the honest line to print).
 
 Read-only attributes for a display
-    ``state``, ``target`` (URL without secrets), ``dry_run``, ``verify_only``,
-    ``local_path``, ``remote_name``, ``file_id``, ``uploaded``/``upload_total`` (bytes,
-    monotone), ``verified``/``required`` (k/K), ``last_check`` (VerificationCheck),
-    ``countdown_remaining`` (s or None), ``message`` (one line), ``sentinel`` (path once
-    written), ``action_description``, ``can_stop_now``, ``can_toggle_dry_run``, ``finished``.
+    ``state``, ``target``, ``dry_run``, ``verify_only``, ``files`` (TrackedFile list),
+    ``local_path``/``remote_name``/``file_id``/``verified``/``last_check`` (the file
+    worked on last), ``required``, ``uploaded``/``upload_total`` (bytes, monotone),
+    ``countdown_remaining``, ``message``, ``sentinel``, ``action_description``,
+    ``can_stop_now``, ``can_toggle_dry_run``, ``stop_started``, ``finished``.
 
 Events (``on_event``; see :mod:`monitor.events`): WatchStateChanged, UploadProgress,
 UploadFinished, VerificationCheck, CountdownTick, StoppingInstance, StopOutcome and
@@ -47,6 +61,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 from core.events import LogRecord
@@ -55,16 +70,24 @@ from monitor.events import (
     CountdownTick,
     StopOutcome,
     StoppingInstance,
-    UploadFinished,
     UploadProgress,
     VerificationCheck,
     WatchEvent,
     WatchStateChanged,
 )
+from monitor.file_outcomes import FileOutcomes
+from monitor.file_tracker import FileTracker
+from monitor.finished_file import FolderScanner, Signature
+from monitor.hashing import file_sha1
+from monitor.open_writers import WriterProbe
 from monitor.redact import Redactor
 from monitor.sentinel import write_sentinel
+from monitor.state_store import StateStore
 from monitor.states import FINAL_STATES, STOPPABLE_STATES, WatchState
-from monitor.storage_base import RemoteFile, Storage
+from monitor.stop_report import file_line, sentinel_record, stop_reason
+from monitor.stop_rule import StopRule
+from monitor.storage_base import Storage
+from monitor.tracked_files import FileSet, FileState, TrackedFile
 from monitor.upload import Uploader
 from monitor.verify import Verifier
 
@@ -79,8 +102,13 @@ class _Cancelled(Exception):
     """Raised from the upload progress callback when cancel() was called."""
 
 
+def _seconds(name: str, value: float, *, above_zero: bool = False) -> None:
+    if not math.isfinite(value) or value < 0 or (above_zero and value == 0):
+        raise ValueError(f"{name} must be a finite number of seconds{' above 0' if above_zero else ', 0 or more'}")
+
+
 class Watchdog:
-    """Upload, verify K/K, then stop (or write the dry-run sentinel). See the module docstring."""
+    """Upload and verify every finished file K/K, then stop. See the module docstring."""
 
     def __init__(
         self,
@@ -94,6 +122,14 @@ class Watchdog:
         countdown: float = 60.0,
         require_confirm: bool = False,
         dry_run: bool = True,
+        settle: float = 10.0,
+        expect: int | None = None,
+        done_file: Path | None = None,
+        idle: float | None = 120.0,
+        scanner: FolderScanner | None = None,
+        state_store: StateStore | None = None,
+        writer_probe: WriterProbe | None = None,
+        verify_download: bool = False,
         on_event: Callable[[WatchEvent], None] = _ignore,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
@@ -106,6 +142,9 @@ class Watchdog:
     ) -> None:
         if confirm < 1:
             raise ValueError("confirm must be at least 1")
+        _seconds("check_interval", check_interval)
+        _seconds("countdown", countdown)
+        _seconds("settle", settle)
         self.storage = storage
         self.action = action
         self.sentinel_path = Path(sentinel_path)
@@ -115,6 +154,9 @@ class Watchdog:
         self.countdown = countdown
         self.require_confirm = require_confirm
         self.dry_run = dry_run
+        self.settle = settle
+        self.rule = StopRule(expect, Path(done_file) if done_file else None, idle)
+        self.verify_download = verify_download
         self.on_event = on_event
         self.clock = clock
         self.wall = wall
@@ -128,44 +170,99 @@ class Watchdog:
 
         self.state = WatchState.IDLE
         self.target = storage.url
-        self.local_path: Path | None = None
-        self.remote_name: str | None = None
-        self.file_id: str | None = None
+        self.file_set = FileSet()
         self.uploaded: int | None = None
         self.upload_total: int | None = None
-        self.uploaded_file: RemoteFile | None = None
-        self.verified = 0
-        self.checks: list[VerificationCheck] = []
         self.last_check: VerificationCheck | None = None
         self.countdown_remaining: float | None = None
         self.message = ""
         self.sentinel: str | None = None
         self.stop_reason = ""
+        self.failed_inputs: tuple[str, ...] = ()  # named by the producer (producer_done)
 
         self._lock = threading.RLock()
         self._busy = False
+        self._started = False
+        self._stop_started = False
         self._cancel_requested = False
+        self._cancel_reason = "cancelled"
+        self._signal: str | None = None
         self._held = False
-        self._next_check = 0.0
-        self._verify_started: float | None = None
+        self._current: TrackedFile | None = None
+        self._rule_reason = ""
         self._countdown_end = 0.0
         self._last_tick: int | None = None
         self._poll_until: float | None = None
         self._next_poll = 0.0
+        self._said: set[str] = set()
+        self.tracker = FileTracker(
+            self.file_set,
+            remote_name=storage.remote_name,
+            target=self.target,
+            required=confirm,
+            settle=settle,
+            verify_only=verify_only,
+            verify_download=verify_download,
+            scanner=scanner,
+            writer_probe=writer_probe,
+            state_store=state_store,
+            log=self._log,
+            say_once=self._say_once,
+        )
+        self.outcomes = FileOutcomes(
+            self.tracker,
+            required=confirm,
+            check_interval=check_interval,
+            verify_only=verify_only,
+            verify_download=verify_download,
+            log=self._log,
+            emit=self._emit,
+            redact=self.redact,
+            wall=wall,
+        )
 
     # -- read-only views ---------------------------------------------------------------------
+
+    @property
+    def files(self) -> list[TrackedFile]:
+        return list(self.file_set)
+
+    @property
+    def local_path(self) -> Path | None:
+        return self._current.path if self._current else None
+
+    @property
+    def remote_name(self) -> str | None:
+        return self._current.remote_name if self._current else None
+
+    @property
+    def file_id(self) -> str | None:
+        return self._current.file_id if self._current else None
+
+    @property
+    def verified(self) -> int:
+        return self._current.verified if self._current else 0
+
+    @property
+    def checks(self) -> list[VerificationCheck]:
+        return list(self._current.checks) if self._current else []
 
     @property
     def finished(self) -> bool:
         return self.state in FINAL_STATES
 
     @property
+    def stop_started(self) -> bool:
+        """True once the stop action (or the dry run's sentinel) is under way."""
+        return self._stop_started
+
+    @property
     def can_stop_now(self) -> bool:
-        return self.state in STOPPABLE_STATES and self.verified >= self.required
+        return self.state in STOPPABLE_STATES and self._all_verified()
 
     @property
     def can_toggle_dry_run(self) -> bool:
-        return self.state not in FINAL_STATES and self.state is not WatchState.STOPPING
+        return not self.finished and not self._stop_started
 
     @property
     def action_description(self) -> str:
@@ -174,17 +271,36 @@ class Watchdog:
     # -- controls ----------------------------------------------------------------------------
 
     def file_ready(self, path: str | Path) -> None:
-        """The finished output file; ignored (with a log line) once a file is being handled."""
+        """A finished file handed over directly (framedeck's own job, after its rename)."""
         with self._lock:
-            if self.state not in (WatchState.IDLE, WatchState.WAITING):
-                self._log("warning", f"ignoring {path}: already handling {self.local_path}")
+            if self.finished or self.state is WatchState.STOPPING:
+                self._log("warning", f"ignoring {path}: the watchdog is {self.state.value}")
                 return
-            self.local_path = Path(path)
-            self.remote_name = self.storage.remote_name(self.local_path)
-            if self.verify_only:
-                self._start_verifying()
-            else:
-                self._set_state(WatchState.UPLOADING, f"{self.local_path} -> {self.remote_name}")
+            self._start()
+            now = self.clock()
+            tracked = self.tracker.hand(Path(path).absolute(), now)
+            if tracked is not None:
+                self._current = tracked
+                self._settle_state(now)
+
+    def producer_done(self, failed: tuple[str, ...] = ()) -> None:
+        """No more files will come: stop once every file seen is verified. ``failed`` names
+        inputs the producer could not turn into files; they do not hold the stop, and the
+        sentinel lists them (``failed_inputs``)."""
+        with self._lock:
+            self.failed_inputs = tuple(failed)
+            if failed:
+                self._log("warning", f"the producer failed on {len(failed)} input(s): {', '.join(failed)}")
+            if not self.rule.producer_done:
+                self.rule.producer_done = True
+                self._log("info", "the producer is done: the machine stops once every file is verified")
+
+    def signal_received(self, name: str) -> None:
+        """For a signal handler: only sets flags; the next ``step()`` acts and logs."""
+        self._signal = name
+        if not self._stop_started:
+            self._cancel_reason = f"{name} received"
+            self._cancel_requested = True
 
     def cancel_countdown(self) -> bool:
         with self._lock:
@@ -198,7 +314,7 @@ class Watchdog:
 
     def confirm_stop(self) -> bool:
         with self._lock:
-            if self.state is not WatchState.AWAITING_CONFIRM:
+            if self.state is not WatchState.AWAITING_CONFIRM or not self._all_verified():
                 self._log("warning", f"nothing to confirm ({self.state.value})")
                 return False
             return self._begin_stop("confirmed by a person")
@@ -208,8 +324,8 @@ class Watchdog:
             if not self.can_stop_now:
                 self._log(
                     "warning",
-                    f"refusing to stop now: the result is not verified "
-                    f"({self.verified}/{self.required}, {self.state.value})",
+                    f"refusing to stop now: not every file is verified "
+                    f"({self.file_set.summary()}, {self.state.value})",
                 )
                 return False
             return self._begin_stop("stop requested by a person")
@@ -227,95 +343,140 @@ class Watchdog:
                     self._log("warning", f"LIVE STOP armed: will run {self.action_description}")
             return True
 
-    def cancel(self) -> None:
+    def cancel(self) -> bool:
+        """Anything before the stop action -> cancelled; returns False once it is too late."""
         with self._lock:
             if self.finished:
-                return
-            if self.state is WatchState.STOPPING:
-                self._log("warning", "too late to cancel: the stop is already under way")
-                return
+                return self.state is WatchState.CANCELLED
+            if self._stop_started:
+                self._log("warning", f"too late to cancel: {self._already_sent()}")
+                return False
             self._cancel_requested = True
             if not self._busy or self.state is not WatchState.UPLOADING:
                 self.countdown_remaining = None
-                self._set_state(WatchState.CANCELLED, "cancelled; the machine will not be stopped")
+                self._set_state(WatchState.CANCELLED, f"{self._cancel_reason}; the machine will not be stopped")
+            return True
+
+    def interrupt(self, why: str = "interrupted") -> str:
+        """Cancel if that is still possible; the honest line to print either way."""
+        with self._lock:
+            if not self._stop_started:
+                self._cancel_reason = why
+                self.cancel()
+                return f"{why}: cancelled; the machine will not be stopped"
+            line = f"{why}: {self._already_sent()}"
+            self._log("warning", line)
+            return line
 
     # -- driving -----------------------------------------------------------------------------
 
     def step(self) -> None:
-        """Advance by at most one unit of work (see the module docstring)."""
+        """Look at the files, then advance by at most one unit of work."""
         with self._lock:
             if self._busy or self.finished:
                 return
-            state = self.state
-            now = self.clock()
-            if state is WatchState.IDLE:
-                self._set_state(WatchState.WAITING, "waiting for the output file")
+            self._start()
+            if self._signal is not None and self._on_signal():
                 return
-            if state is WatchState.VERIFYING:
+            now = self.clock()
+            if self.state is WatchState.STOPPING:
+                if self._poll_until is None:
+                    job = self._stop
+                elif now >= self._next_poll:
+                    job = self._poll
+                else:
+                    return
+            else:
+                self.tracker.observe(now)
                 if self._gave_up(now):
                     return
-                if now < self._next_check:
+                job = self._next_job(now)
+                if job is None:
+                    self._settle_state(now)
                     return
-            elif state is WatchState.VERIFIED:
-                if not self._held:
-                    self._after_verified()
-                return
-            elif state is WatchState.COUNTDOWN:
-                self._tick(now)
-                return
-            elif state is WatchState.STOPPING and self._poll_until is not None:
-                if now < self._next_poll:
-                    return
-            elif state not in (WatchState.UPLOADING, WatchState.STOPPING):
-                return
             self._busy = True
         try:
-            if state is WatchState.UPLOADING:
-                self._upload()
-            elif state is WatchState.VERIFYING:
-                self._check()
-            elif self._poll_until is None:
-                self._stop()
-            else:
-                self._poll()
+            job()
         finally:
             with self._lock:
                 self._busy = False
 
+    # -- looking at the files (lock held) ----------------------------------------------------
+
+    def _start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        recover = getattr(self.storage, "recover", None)
+        if recover is not None and not self.verify_only:
+            try:
+                recover(lambda text: self._log("info", text))
+            except Exception as exc:
+                self._log("warning", f"could not tidy the target: {exc}")
+        self.tracker.start(self.clock())
+        if self.state is WatchState.IDLE:
+            watching = self.tracker.scanner is not None
+            self._set_state(WatchState.WAITING, "waiting for finished files" if watching else "waiting for the output file")
+
+    def _next_job(self, now: float) -> Callable[[], None] | None:
+        for tracked in self.file_set.in_state(FileState.VERIFYING):
+            if tracked.read_back_pending and tracked.file_id is not None:
+                self._current = tracked
+                return partial(self._read_back, tracked)
+            if now >= tracked.next_check:
+                self._current = tracked
+                return partial(self._check, tracked)
+        queued = self.file_set.in_state(FileState.QUEUED)
+        if queued:
+            tracked = queued[0]
+            tracked.state = FileState.UPLOADING
+            self._current = tracked
+            self.uploaded, self.upload_total = 0, tracked.signature.size
+            detail = f"{tracked.path} -> {tracked.remote_name}"
+            if self.state is WatchState.UPLOADING:
+                self.message = detail
+                self._log("info", f"uploading {detail}")
+            else:
+                self._set_state(WatchState.UPLOADING, detail)
+            return partial(self._upload, tracked, tracked.signature)
+        return None
+
+    def _gave_up(self, now: float) -> bool:
+        if self.give_up_after is None:
+            return False
+        for tracked in self.file_set.in_state(FileState.VERIFYING):
+            if tracked.verify_started is not None and now - tracked.verify_started >= self.give_up_after:
+                self._fail(
+                    f"verification of {tracked.name} did not pass {self.required}/{self.required} within "
+                    f"{self.give_up_after:g} s; the machine keeps running"
+                )
+                return True
+        return False
+
     # -- the work, outside the lock ----------------------------------------------------------
 
-    def _upload(self) -> None:
-        assert self.local_path is not None and self.remote_name is not None
+    def _upload(self, tracked: TrackedFile, before: Signature) -> None:
         deadline = None if self.upload_timeout is None else self.clock() + self.upload_timeout
         try:
-            remote = self.uploader.upload(
-                self.local_path, self.remote_name, self._on_progress, deadline
-            )
-        except _Cancelled:
-            with self._lock:
-                self._set_state(WatchState.CANCELLED, "upload cancelled; the machine will not be stopped")
-            return
+            remote = self.uploader.upload(tracked.path, tracked.remote_name, self._on_progress, deadline)
         except Exception as exc:
             with self._lock:
-                if self._cancel_requested:
-                    self._set_state(WatchState.CANCELLED, "upload cancelled; the machine will not be stopped")
+                if isinstance(exc, _Cancelled) or self._cancel_requested:
+                    self._set_state(
+                        WatchState.CANCELLED, f"{self._cancel_reason}: upload cancelled; the machine will not be stopped"
+                    )
+                elif self.outcomes.upload_failed(tracked, before, exc, self.clock()):
+                    self._settle_state(self.clock())
                 else:
-                    self._fail(f"upload failed: {exc}")
+                    self._fail(f"upload of {tracked.name} failed: {exc}")
             return
         with self._lock:
             if self._cancel_requested:
-                self._set_state(WatchState.CANCELLED, "cancelled after the upload; the machine will not be stopped")
+                self._set_state(WatchState.CANCELLED, f"{self._cancel_reason} after the upload; the machine will not be stopped")
                 return
-            self.uploaded_file = remote
-            self.file_id = remote.file_id
             self.uploaded = self.upload_total = remote.size
-            self._emit(
-                UploadFinished(
-                    str(self.local_path), remote.name, remote.file_id, remote.size, remote.sha1 or ""
-                )
-            )
-            self._log("info", f"uploaded {self.local_path} as {remote.name} ({remote.size} bytes, id {remote.file_id})")
-            self._start_verifying()
+            self.outcomes.uploaded(tracked, remote, before, self.clock())
+            self._settle_state(self.clock())
 
     def _on_progress(self, done: int, total: int, rate: float | None, eta: float | None) -> None:
         if self._cancel_requested:
@@ -323,55 +484,44 @@ class Watchdog:
         self.uploaded, self.upload_total = done, total
         self._emit(UploadProgress(str(self.local_path), done, total, rate, eta))
 
-    def _check(self) -> None:
-        assert self.local_path is not None and self.remote_name is not None
-        result = self.verifier.check(self.local_path, self.remote_name, self.file_id)
+    def _read_back(self, tracked: TrackedFile) -> None:
+        assert tracked.file_id is not None
+        remote = local = None
+        problem = ""
+        try:
+            remote = self.storage.read_back(tracked.file_id)  # type: ignore[attr-defined]
+            local = file_sha1(tracked.path)
+        except Exception as exc:
+            problem = self.redact(f"{type(exc).__name__}: {exc}")
         with self._lock:
-            if self.state is not WatchState.VERIFYING:
+            if tracked.state is FileState.VERIFYING and not self.finished:
+                self.outcomes.read_back(tracked, remote, local, problem, self.clock())
+                self._settle_state(self.clock())
+
+    def _check(self, tracked: TrackedFile) -> None:
+        result = self.verifier.check(tracked.path, tracked.remote_name, tracked.file_id)
+        with self._lock:
+            if tracked.state is not FileState.VERIFYING or self.finished:
                 return
-            if result.passed:
-                self.verified += 1
-                if self.verify_only and self.file_id is None:
-                    self.file_id = result.file_id
-            else:
-                self.verified = 0
-                if self.verify_only:
-                    self.file_id = None
-            check = VerificationCheck(
-                passed=result.passed,
-                count=self.verified,
-                required=self.required,
-                comparisons=result.comparisons,
-                reason=self.redact(result.reason),
-                time=self.wall(),
-            )
-            self.last_check = check
-            self.checks.append(check)
-            del self.checks[:-100]
-            self._emit(check)
-            compared = "; ".join(
-                f"{c.what} {c.local} vs {c.remote} {'ok' if c.ok else 'MISMATCH'}" for c in check.comparisons
-            )
-            verdict = "passed" if result.passed else "FAILED"
-            self._log(
-                "info" if result.passed else "warning",
-                f"check {verdict} {self.verified}/{self.required} of {self.remote_name}: "
-                f"{check.reason}{' [' + compared + ']' if compared else ''}",
-            )
-            if self.verified >= self.required:
-                self._set_state(
-                    WatchState.VERIFIED, f"{self.remote_name} verified {self.verified}/{self.required}"
-                )
-                self._after_verified()
-            else:
-                self.message = f"verifying {self.verified}/{self.required}: {check.reason}"
-                self._next_check = self.clock() + self.check_interval
+            check = self.outcomes.checked(tracked, result, self.clock())
+            if check is not None:
+                self.last_check = check
+                if tracked.state is FileState.VERIFYING:
+                    self.message = f"verifying {tracked.name} {tracked.verified}/{self.required}: {check.reason}"
+            self._settle_state(self.clock())
 
     def _stop(self) -> None:
         with self._lock:
-            if self.verified < self.required:  # defence in depth: never act unverified
-                self._fail("refusing to stop: the result is not verified")
+            if self._cancel_requested:
+                self._set_state(WatchState.CANCELLED, f"{self._cancel_reason}; the machine will not be stopped")
                 return
+            self.tracker.observe(self.clock())  # last look: nothing may have changed since verification
+            if not self._all_verified():  # defence in depth: never act on an unverified file
+                self._log("warning", f"stop called off: {self.file_set.summary()}; the machine keeps running")
+                self._set_state(self._derived_state(), "not every file is verified any more")
+                self._settle_state(self.clock())
+                return
+            self._stop_started = True
             dry_run = self.dry_run
             description = self.action_description
             when = self.wall()
@@ -380,9 +530,17 @@ class Watchdog:
             line = f"STOPPING INSTANCE at {stamp} reason: {self.stop_reason}; action: {description}{suffix}"
             self._emit(StoppingInstance(line, when, self.stop_reason, description, dry_run))
             self._emit(LogRecord("warning", line, when))
+            for tracked in self.file_set:
+                self._log("info", "  " + file_line(tracked, self.required))
+            record = sentinel_record(
+                stamp=stamp, when=when, reason=self.stop_reason, action=description, provider=self.action.name,
+                files=self.files, latest=self._current, target=self.target, required=self.required,
+            )
+            if self.failed_inputs:
+                record["failed_inputs"] = list(self.failed_inputs)
         if dry_run:
             try:
-                write_sentinel(self.sentinel_path, self._sentinel_record(stamp, when, description))
+                write_sentinel(self.sentinel_path, record)
             except OSError as exc:
                 with self._lock:
                     self._fail(f"could not write the sentinel {self.sentinel_path}: {exc.strerror or exc}")
@@ -434,17 +592,62 @@ class Watchdog:
                 self._log("info", "the instance is not stopped yet")
                 self._next_poll = now + self.poll_interval
 
-    # -- helpers (called with the lock held) -------------------------------------------------
+    # -- the overall state (lock held) -------------------------------------------------------
 
-    def _start_verifying(self) -> None:
-        self.verified = 0
-        self._next_check = self.clock()
-        self._verify_started = self.clock()
-        self._set_state(WatchState.VERIFYING, f"verifying {self.remote_name} 0/{self.required}")
+    def _all_verified(self) -> bool:
+        return not self.file_set.unfinished and bool(self.file_set.verified)
 
-    def _after_verified(self) -> None:
+    def _derived_state(self) -> WatchState:
+        if self.file_set.in_state(FileState.QUEUED, FileState.UPLOADING):
+            return WatchState.UPLOADING
+        if self.file_set.in_state(FileState.VERIFYING):
+            return WatchState.VERIFYING
+        if self._all_verified():
+            return WatchState.VERIFIED
+        return WatchState.WAITING
+
+    def _settle_state(self, now: float) -> None:
+        """Move the overall state to match the files; start, tick or call off the stop."""
+        if self.finished or self.state is WatchState.STOPPING:
+            return
+        done = self._all_verified()
+        if self.state in (WatchState.COUNTDOWN, WatchState.AWAITING_CONFIRM):
+            if done:
+                if self.state is WatchState.COUNTDOWN:
+                    self._tick(now)
+                return
+            self.countdown_remaining = None
+            self._log("warning", f"{self.state.value} called off: {self.file_set.summary()}; the machine keeps running")
+        derived = self._derived_state()
+        if derived is WatchState.VERIFIED:
+            verdict = self.rule.evaluate(self.file_set, now, self.tracker.last_activity)
+            if self.state is not WatchState.VERIFIED:
+                waiting = "" if verdict.ready or self._held else f"; {verdict.reason}"
+                self._set_state(
+                    WatchState.VERIFIED,
+                    f"{len(self.file_set.verified)} file(s) verified {self.required}/{self.required}{waiting}",
+                )
+            if self._held:
+                return
+            if verdict.ready:
+                self._after_verified(verdict.reason)
+            else:
+                self.message = f"{len(self.file_set.verified)} file(s) verified; {verdict.reason}"
+        elif derived is not self.state:
+            if derived is WatchState.UPLOADING:
+                first = self.file_set.in_state(FileState.UPLOADING, FileState.QUEUED)[0]
+                detail = f"{first.path} -> {first.remote_name}"
+            elif derived is WatchState.VERIFYING:
+                first = self.file_set.in_state(FileState.VERIFYING)[0]
+                detail = f"verifying {first.remote_name} {first.verified}/{self.required}"
+            else:
+                detail = f"waiting for finished files ({self.file_set.summary()})"
+            self._set_state(derived, detail)
+
+    def _after_verified(self, why: str) -> None:
+        self._rule_reason = why
         if self.require_confirm:
-            self._set_state(WatchState.AWAITING_CONFIRM, "verified; waiting for a person to confirm the stop")
+            self._set_state(WatchState.AWAITING_CONFIRM, f"verified ({why}); waiting for a person to confirm the stop")
         elif self.countdown <= 0:
             self._begin_stop("verified and no countdown was asked for")
         else:
@@ -466,58 +669,34 @@ class Watchdog:
             self._begin_stop(f"countdown of {self.countdown:g} s elapsed")
 
     def _begin_stop(self, why: str) -> bool:
-        self.stop_reason = (
-            f"{self.remote_name} in {self.target} verified {self.verified}/{self.required} "
-            f"(id {self.file_id}); {why}"
-        )
+        self.stop_reason = stop_reason(self.file_set.verified, self.target, self.required, self._rule_reason, why)
         self.countdown_remaining = None
         self._set_state(WatchState.STOPPING, why)
         return True
 
-    def _gave_up(self, now: float) -> bool:
-        if self.give_up_after is None or self._verify_started is None:
+    def _on_signal(self) -> bool:
+        """Act on a signal recorded by ``signal_received``; True when the watchdog ended."""
+        name, self._signal = self._signal, None
+        if self._stop_started:
+            self._log("warning", f"{name} received: {self._already_sent()}")
             return False
-        if now - self._verify_started < self.give_up_after:
-            return False
-        self._fail(
-            f"verification did not pass {self.required}/{self.required} within "
-            f"{self.give_up_after:g} s; the machine keeps running"
-        )
+        during = " during the countdown" if self.state is WatchState.COUNTDOWN else ""
+        self.countdown_remaining = None
+        self._set_state(WatchState.CANCELLED, f"{name} received{during}: cancelled; the machine will not be stopped")
+        self._log("warning", self.message)
         return True
 
-    def _sentinel_record(self, stamp: str, when: float, description: str) -> dict[str, object]:
-        remote = self.uploaded_file
-        return {
-            "time": stamp,
-            "unix_time": when,
-            "reason": self.stop_reason,
-            "dry_run": True,
-            "action": description,
-            "provider": self.action.name,
-            "verification": {
-                "target": self.target,
-                "local_path": str(self.local_path),
-                "remote_name": self.remote_name,
-                "file_id": self.file_id,
-                "size": remote.size if remote else None,
-                "sha1": remote.sha1 if remote else None,
-                "required": self.required,
-                "passed": self.verified,
-                "checks": [
-                    {
-                        "time": check.time,
-                        "passed": check.passed,
-                        "count": check.count,
-                        "reason": check.reason,
-                        "compared": [
-                            {"what": c.what, "local": c.local, "remote": c.remote, "ok": c.ok}
-                            for c in check.comparisons
-                        ],
-                    }
-                    for check in self.checks[-self.required :]
-                ],
-            },
-        }
+    def _already_sent(self) -> str:
+        if self.dry_run:
+            return "the dry run already reached the stop; nothing is stopped, the sentinel says what would run"
+        return f"the stop was already sent ({self.action_description}); it is not taken back: expect the machine to stop"
+
+    # -- helpers (lock held) -----------------------------------------------------------------
+
+    def _say_once(self, key: str, level: str, message: str) -> None:
+        if key not in self._said:
+            self._said.add(key)
+            self._log(level, message)
 
     def _fail(self, message: str) -> None:
         self._set_state(WatchState.FAILED, message)

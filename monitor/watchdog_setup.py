@@ -8,6 +8,7 @@ storage is opened, so even an error raised while authorising comes out scrubbed.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,7 +26,10 @@ from monitor.actions import (
 from monitor.credentials import load_credentials
 from monitor.errors import StopActionError, WatchError
 from monitor.events import WatchEvent
+from monitor.finished_file import FolderScanner
+from monitor.open_writers import WriterProbe
 from monitor.redact import Redactor
+from monitor.state_store import StateStore
 from monitor.targets import open_storage, parse_target
 from monitor.watchdog import Watchdog
 
@@ -39,12 +43,45 @@ class WatchdogSetup:
     explanation: str  # the stop action's provider and why it was chosen, one line
 
 
-def check_watch_options(confirm: int, check_interval: float, countdown: float) -> None:
-    """WatchError with one sentence when the verification or countdown options are out of range."""
+def check_watch_options(
+    confirm: int,
+    check_interval: float,
+    countdown: float,
+    *,
+    settle: float = 10.0,
+    idle: float | None = 120.0,
+    expect: int | None = None,
+    check_interval_above_zero: bool = False,
+) -> None:
+    """WatchError with one sentence when a count or a timing is out of range: counts at least
+    1, timings finite and not negative (``check_interval_above_zero``: the check interval above 0,
+    as ``framedeck watch`` wants it; the console accepts 0 for back-to-back checks)."""
     if confirm < 1:
         raise WatchError("--confirm must be at least 1.")
-    if check_interval < 0 or countdown < 0:
-        raise WatchError("--check-interval and --countdown cannot be negative.")
+    if expect is not None and expect < 1:
+        raise WatchError("--expect must be at least 1.")
+    check_seconds(
+        {"--check-interval": check_interval, "--countdown": countdown, "--settle": settle, "--idle": idle}
+    )
+    if check_interval_above_zero and check_interval == 0:
+        raise WatchError("--check-interval must be above 0: checks run back to back prove nothing.")
+
+
+def check_seconds(timings: Mapping[str, float | None], *, above_zero: tuple[str, ...] = ()) -> None:
+    """WatchError for the first timing that is nan, infinite or negative (or 0 when named in
+    ``above_zero``); None values are unset options."""
+    for name, value in timings.items():
+        if value is None:
+            continue
+        if math.isnan(value):
+            raise WatchError(f"{name} must be a number of seconds, not nan.")
+        if value < 0:
+            which = "--check-interval and --countdown" if name in ("--check-interval", "--countdown") else name
+            raise WatchError(f"{which} cannot be negative.")
+        if math.isinf(value):
+            raise WatchError(f"{name} must be a finite number of seconds, not {value}.")
+        if value == 0 and name in above_zero:
+            raise WatchError(f"{name} must be above 0.")
 
 
 def build_watchdog(
@@ -59,6 +96,14 @@ def build_watchdog(
     countdown: float = 60.0,
     require_confirm: bool = False,
     verify_only: bool = False,
+    settle: float = 10.0,
+    expect: int | None = None,
+    done_file: Path | None = None,
+    idle: float | None = 120.0,
+    scanner: FolderScanner | None = None,
+    state_store: StateStore | None = None,
+    writer_probe: WriterProbe | None = None,
+    verify_download: bool = False,
     key_file: str | None = None,
     on_event: Callable[[WatchEvent], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
@@ -77,7 +122,7 @@ def build_watchdog(
     Raises the FramedeckError of whatever is wrong (options, target, key, stop action),
     its sentence scrubbed of every secret.
     """
-    check_watch_options(confirm, check_interval, countdown)
+    check_watch_options(confirm, check_interval, countdown, settle=settle, idle=idle, expect=expect)
     redactor = Redactor(provider_secrets(env))
     try:
         credentials = None
@@ -117,6 +162,14 @@ def build_watchdog(
         countdown=countdown,
         require_confirm=require_confirm,
         dry_run=dry_run,
+        settle=settle,
+        expect=expect,
+        done_file=done_file,
+        idle=idle,
+        scanner=scanner,
+        state_store=state_store,
+        writer_probe=writer_probe,
+        verify_download=verify_download,
         clock=clock,
         wall=wall,
         upload_timeout=upload_timeout,

@@ -20,6 +20,7 @@ from typing import Any
 from core.errors import FramedeckError, JobAborted
 from core.events import JobFinished, JobStarted, LogRecord, PairDone, Stage, StageChanged
 from core.options import JobOptions
+from monitor.states import WatchState
 from session.clips import Clip, ClipChanged, ClipState, QueueClosed, SessionFinished
 from session.lines import summary_table
 from session.warm_model import WarmModel
@@ -141,6 +142,7 @@ class Session:
         self.output_folder = Path(output_folder) if output_folder is not None else None
         self.container = container
         self._uploads: dict[Path, Clip] = {}
+        self._hold = False  # keep the machine up once every output is verified
         for source, target in clips:
             self.add(source, target)
 
@@ -440,15 +442,14 @@ class Session:
             self.note("warning", "the session was cancelled; the machine keeps running")
             self.watchdog.cancel()
         elif failed and self.keep_running_on_failure:
-            self.note("warning", f"{len(failed)} clip(s) failed; --keep-running-on-failure keeps the machine up")
-            self.watchdog.cancel()
+            self.note("warning", f"{len(failed)} clip(s) failed; --keep-running-on-failure keeps the machine up "
+                                 "(the outputs are still uploaded and verified)")
+            self._hold = True
         elif not self._uploads:
             self.note("warning", "the job did not finish: nothing to upload; the machine keeps running")
             self.watchdog.cancel()
         else:
-            producer_done = getattr(self.watchdog, "producer_done", None)  # the set-of-files watchdog
-            if producer_done is not None:
-                producer_done()
+            self.watchdog.producer_done(failed=tuple(str(c.input) for c in failed))
 
     def _drive_watchdog(self) -> None:
         watchdog = self.watchdog
@@ -456,6 +457,9 @@ class Session:
             state = watchdog.state
             watchdog.step()
             self._sync_uploads()
+            if self._hold and watchdog.state is WatchState.VERIFIED:
+                self.note("warning", "every output is verified; the machine keeps running for a person to look")
+                watchdog.cancel()
             if not watchdog.finished and watchdog.state is state:
                 self.sleep(self.watchdog_interval)
 

@@ -91,3 +91,46 @@ def drive(watchdog, clock: FakeClock, steps: int = 200, tick: float = 0.5) -> No
             return
         watchdog.step()
         clock.sleep(tick)
+
+
+def folder_watchdog(folder: Path, storage, clock: FakeClock, runner: RecordingRunner, **options):
+    """A real Watchdog over ``folder`` (FolderScanner, /proc writer probe) with a fake clock.
+
+    Defaults: K=2 checks 1 s apart, settle 4 s, no countdown, live stop through ``runner``.
+    """
+    from monitor.actions import CommandAction
+    from monitor.finished_file import FolderScanner
+    from monitor.open_writers import WriterProbe
+    from monitor.watchdog import Watchdog
+
+    settings = {
+        "confirm": 2,
+        "check_interval": 1.0,
+        "countdown": 0.0,
+        "settle": 4.0,
+        "dry_run": False,
+        "writer_probe": WriterProbe(),
+        "wall": lambda: 1_700_000_000.0 + clock.now,
+    }
+    settings.update(options)
+    pattern = settings.pop("pattern", "*.mp4")
+    sentinel = settings.pop("sentinel_path", folder.parent / "sentinel.json")
+    return Watchdog(
+        storage,
+        CommandAction("stop-the-box", runner),
+        sentinel_path=sentinel,
+        scanner=FolderScanner(folder, pattern, exclude=(sentinel,)),
+        clock=clock,
+        **settings,
+    )
+
+
+def step_for(watchdog, clock: FakeClock, seconds: float, tick: float = 0.1, each=None) -> None:
+    """Step every ``tick`` s of fake time for ``seconds`` (or until finished); ``each(t)`` runs first."""
+    elapsed = 0.0
+    while elapsed < seconds - 1e-9 and not watchdog.finished:
+        if each is not None:
+            each(elapsed)
+        watchdog.step()
+        clock.sleep(tick)
+        elapsed += tick

@@ -89,6 +89,7 @@ def live_watchdog(tmp_path: Path, action, recorder: Recorder, clock: FakeClock) 
         dry_run=False,
         on_event=recorder,
         clock=clock,
+        expect=1,
         poll_interval=5,
         poll_timeout=60,
     )

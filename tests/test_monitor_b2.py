@@ -97,6 +97,7 @@ def test_transient_upload_errors_are_retried_and_progress_stays_monotone(account
         countdown=0,
         on_event=recorder,
         clock=clock,
+        expect=1,
     )
     watchdog.file_ready(local)
     drive(watchdog, clock)
@@ -164,6 +165,7 @@ def test_newer_version_or_hidden_file_means_no_stop(account, tmp_path):
         dry_run=False,
         on_event=recorder,
         clock=clock,
+        expect=1,
     )
     local = write_random(tmp_path / "clip.mp4", 30_000)
     watchdog.file_ready(local)
@@ -195,6 +197,7 @@ def test_large_file_verified_and_sentinel_records_it(account, tmp_path):
         countdown=5,
         on_event=recorder,
         clock=clock,
+        expect=1,
     )
     local = write_random(tmp_path / "long.mp4", 320_000)
     watchdog.file_ready(local)

@@ -172,7 +172,7 @@ def test_registered_in_the_framedeck_command(folders, capsys):
     write_random(folders / "in" / "a.mp4", 2_000)
     code = main(
         ["watch", "--watch-dir", str(folders / "in"), "--upload", f"file://{folders / 'out'}",
-         "--check-interval", "0", "--countdown", "0", "--scan-interval", "0.05", "--stable-checks", "2",
+         "--check-interval", "0.05", "--countdown", "0", "--scan-interval", "0.05", "--settle", "0.2", "--idle", "0",
          "--sentinel", str(folders / "s.json")]
     )
     assert code == 0, capsys.readouterr()

@@ -12,6 +12,7 @@ from monitor.actions import CommandAction
 from monitor.events import (
     CountdownTick,
     StoppingInstance,
+    UploadFinished,
     UploadProgress,
     VerificationCheck,
     WatchStateChanged,
@@ -31,7 +32,7 @@ def setup(tmp_path: Path):
     runner = RecordingRunner()
 
     def make(storage=None, **kwargs) -> Watchdog:
-        options = {"confirm": 3, "check_interval": 5.0, "countdown": 10.0}
+        options = {"confirm": 3, "check_interval": 5.0, "countdown": 10.0, "expect": 1}
         options.update(kwargs)
         return Watchdog(
             storage or FileStorage(tmp_path / "remote", clock),
@@ -108,19 +109,30 @@ def test_live_stop_runs_the_action_once(setup):
     assert len(recorder.of(StoppingInstance)) == 1 and not recorder.of(StoppingInstance)[0].dry_run
 
 
-def test_local_file_changed_after_upload_never_stops(setup):
-    make, local, clock, recorder, runner, _tmp = setup
-    watchdog = make(dry_run=False, countdown=0)
+def test_local_file_changed_after_upload_is_uploaded_again_before_any_stop(setup):
+    make, local, clock, recorder, runner, tmp = setup
+    watchdog = make(dry_run=False, countdown=0, settle=4.0)
     watchdog.file_ready(local)
     watchdog.step()  # uploads
     assert watchdog.state is WatchState.VERIFYING
+    first_id = watchdog.file_id
     write_random(local, 150_000)  # same size, other bytes
-    drive(watchdog, clock, steps=100)
-    assert watchdog.state is WatchState.VERIFYING and watchdog.verified == 0
-    checks = recorder.of(VerificationCheck)
-    assert len(checks) >= 5 and not any(c.passed for c in checks)
-    assert "sha1" in checks[-1].reason
+    changed_at = len(recorder.events)
+    drive(watchdog, clock, steps=8)  # the change is noticed; nothing is stopped
     assert runner.calls == [] and not recorder.of(StoppingInstance)
+    assert not any(c.passed for c in recorder.events[changed_at:] if isinstance(c, VerificationCheck))
+    drive(watchdog, clock, steps=200)
+    assert watchdog.state is WatchState.STOPPED and runner.calls == [["stop-my-box", "--now"]]
+    uploads = recorder.of(UploadFinished)
+    assert len(uploads) == 2 and uploads[1].file_id != first_id  # a new version
+    assert (tmp / "remote" / "result.mp4").read_bytes() == local.read_bytes()
+    # every check after the change and before the new upload failed; the K passes came after it
+    after = recorder.events[changed_at:]
+    second = after.index(uploads[1])
+    assert not any(e.passed for e in after[:second] if isinstance(e, VerificationCheck))
+    assert [e.count for e in after[second:] if isinstance(e, VerificationCheck)] == [1, 2, 3]
+    logs = " ".join(e.message for e in recorder.of(LogRecord))
+    assert "uploaded again" in logs
 
 
 def test_remote_missing_or_replaced_never_stops(setup):
@@ -275,3 +287,39 @@ def test_failed_stop_command_is_reported(setup):
     drive(watchdog, clock)
     assert watchdog.state is WatchState.FAILED
     assert "exited with status 1: permission denied" in watchdog.message
+
+
+def test_every_handed_file_is_uploaded_and_the_producer_ends_the_work(setup):
+    make, local, clock, recorder, runner, tmp = setup
+    watchdog = make(dry_run=False, countdown=0, expect=None, idle=None)
+    other = write_random(tmp / "second.mp4", 20_000)
+    watchdog.file_ready(local)
+    watchdog.file_ready(other)
+    watchdog.file_ready(local)  # the same file again: nothing new
+    drive(watchdog, clock, steps=100)
+    assert watchdog.state is WatchState.VERIFIED and runner.calls == []  # the producer is not done
+    assert len(recorder.of(UploadFinished)) == 2
+    watchdog.producer_done()
+    drive(watchdog, clock)
+    assert watchdog.state is WatchState.STOPPED and runner.calls == [["stop-my-box", "--now"]]
+    assert "2 file(s) in" in watchdog.stop_reason and "the producer is done" in watchdog.stop_reason
+    write_random(local, 1_000)
+    watchdog.file_ready(local)  # too late: said, ignored
+    assert any("ignoring" in e.message for e in recorder.of(LogRecord))
+
+
+def test_the_console_session_hands_its_result_and_says_the_producer_is_done(setup):
+    """tui.session: no idle wait, no --expect: the session's own word ends the work."""
+    from tests.scripted_job import ScriptedJob
+    from tests.tui_pilot import make_session
+    from tui.watchdog_link import WatchdogLink
+
+    make, _local, clock, _recorder, runner, tmp = setup
+    watchdog = make(dry_run=False, countdown=0, expect=None, idle=None, check_interval=0.0)
+    (tmp / "out.mp4").write_bytes(b"the job's result " * 500)
+    session = make_session(tmp, ScriptedJob(pairs=2, gated=False), link=WatchdogLink(watchdog), sleep=clock.sleep)
+    summary = session.run()
+    assert watchdog.state is WatchState.STOPPED and runner.calls == [["stop-my-box", "--now"]]
+    assert "the producer is done" in watchdog.stop_reason
+    assert summary.uploaded and (tmp / "remote" / "out.mp4").read_bytes() == (tmp / "out.mp4").read_bytes()
+    assert "found" not in (tmp / "framedeck.log").read_text()  # handed over, never settled

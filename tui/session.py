@@ -181,6 +181,7 @@ class ConsoleSession:
                 self.error, self.error_code = failed[0].message, failed[0].code or 1
                 if len(result.clips) > 1:
                     self.error = f"{len(failed)} of {len(result.clips)} clips failed; first: {self.error}"
+                    self.error_code = 1
             elif result.cancelled:
                 self.error, self.error_code = "The session was cancelled.", 130
             self.table = result.table() if len(result.clips) > 1 else None

@@ -99,6 +99,7 @@ def build_link(
         key_file=b2_key_file,
         clock=clock,
         wall=wall,
+        idle=None,  # the session says when no more outputs will come (producer_done)
     )
     refusal = ""
     if not allow_live:
