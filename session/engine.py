@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.errors import FramedeckError, JobAborted
 from core.events import JobFinished, JobStarted, LogRecord, PairDone, Stage, StageChanged
@@ -23,7 +23,9 @@ from core.options import JobOptions
 from monitor.states import WatchState
 from session.clips import Clip, ClipChanged, ClipState, QueueClosed, SessionFinished
 from session.lines import summary_table
-from session.warm_model import WarmModel
+
+if TYPE_CHECKING:
+    from session.warm_model import WarmModel
 
 Listener = Callable[[object], None]
 _END = (ClipState.DONE, ClipState.VERIFIED, ClipState.SKIPPED, ClipState.FAILED)
@@ -112,6 +114,10 @@ class Session:
         input_watcher: Any = None,
         idle: float = 120.0,
         watch_interval: float = 1.0,
+        producer: bool = True,
+        scan_interval: float | None = None,
+        wait_for_change: Callable[[float], None] | None = None,
+        ask: Callable[[str], str] | None = None,
     ) -> None:
         self.options = options or JobOptions()
         self.on_event = on_event
@@ -135,6 +141,11 @@ class Session:
         self._skip_asked = False
         self._lock = threading.RLock()
         self._wake = threading.Event()
+        self.producer = producer  # False: no clips, the watchdog's own rule ends the work (framedeck watch)
+        self.scan_interval = scan_interval
+        self.wait_for_change = wait_for_change
+        self.ask = ask
+        self.watch_code: int | None = None  # run_watch's exit status once the watchdog is finished
         self.input_watcher = input_watcher  # session.input_watch.InputWatcher: keeps the queue open
         self.idle = idle
         self.watch_interval = watch_interval
@@ -259,6 +270,9 @@ class Session:
     def run(self) -> SessionResult:
         driver = None
         try:
+            if not self.producer:  # only the watchdog (framedeck watch): its loop on this thread
+                self._drive_watchdog()
+                return SessionResult((), watchdog_state=self.watchdog.state.value)
             if self.watchdog is not None:
                 self.watchdog.step()  # idle -> waiting for the outputs
                 driver = threading.Thread(target=self._drive_watchdog, name="watchdog", daemon=True)
@@ -398,6 +412,8 @@ class Session:
         self._changed(clip)
 
     def _model(self) -> WarmModel:
+        from session.warm_model import WarmModel  # torch is imported only when a clip runs
+
         if self.model is None:
             inner = self._interpolator
             if inner is None:
@@ -452,16 +468,25 @@ class Session:
             self.watchdog.producer_done(failed=tuple(str(c.input) for c in failed))
 
     def _drive_watchdog(self) -> None:
-        watchdog = self.watchdog
-        while not self.quit.is_set() and not watchdog.finished:
-            state = watchdog.state
-            watchdog.step()
-            self._sync_uploads()
-            if self._hold and watchdog.state is WatchState.VERIFIED:
-                self.note("warning", "every output is verified; the machine keeps running for a person to look")
-                watchdog.cancel()
-            if not watchdog.finished and watchdog.state is state:
-                self.sleep(self.watchdog_interval)
+        """The one watchdog loop (monitor/watch_runner.py), until it is finished or ``quit``."""
+        from monitor.watch_runner import run_watch
+
+        self.watch_code = run_watch(
+            self.watchdog,
+            scan_interval=self.scan_interval or self.watchdog_interval,
+            tick=self.watchdog_interval,
+            sleep=self.sleep,
+            wait_for_change=self.wait_for_change,
+            ask=self.ask,
+            stop=self.quit,
+            after_step=self._after_step,
+        )
+
+    def _after_step(self) -> None:
+        self._sync_uploads()
+        if self._hold and self.watchdog.state is WatchState.VERIFIED:
+            self.note("warning", "every output is verified; the machine keeps running for a person to look")
+            self.watchdog.cancel()
 
     def _sync_uploads(self) -> None:
         """Mark the clips whose output the watchdog has verified."""
