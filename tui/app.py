@@ -35,6 +35,7 @@ from monitor.events import (
 )
 from session.clips import ClipChanged, ClipState, QueueClosed
 from session.estimate import queue_eta, stop_eta
+from session.lines import describe
 from tui.hangup import ignore_further_hangups, silence_terminal, terminal_gone
 from tui.messages import EventInbox, EventsWaiting, SessionEnded
 from tui.screens.confirm import ConfirmScreen
@@ -193,6 +194,8 @@ class FramedeckApp(App[SessionSummary]):
                 watchdog_changed = True
             if isinstance(event, LogRecord):
                 log.add(event)
+            elif isinstance(event, ClipChanged | QueueClosed) and (line := describe(event)) is not None:
+                log.add(LogRecord(*line, self.session.wall()))  # the queue's lines, as in the log file
             if isinstance(event, JobStarted):
                 self.query_one(HeaderBar).set_device(event.device)
                 paused = self.job.paused
