@@ -9,6 +9,7 @@ seen at once); while it works, it steps every ``tick`` seconds.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -41,23 +42,28 @@ def run_watch(
     sleep: Callable[[float], None] = time.sleep,
     wait_for_change: Callable[[float], None] | None = None,
     ask: Callable[[str], str] | None = None,
+    stop: threading.Event | None = None,
+    after_step: Callable[[], None] | None = None,
 ) -> int:
     """Run until the watchdog is finished: 0 once stopped (or the sentinel is written),
-    130 when cancelled, 1 when it failed."""
+    130 when cancelled, 1 when it failed (or when ``stop`` was set first: the console quits).
+    ``after_step`` is called after every step (the session marks verified clips)."""
     waiter = wait_for_change or sleep
     asked = False
-    while not watchdog.finished:
+    while not watchdog.finished and not (stop is not None and stop.is_set()):
         state = watchdog.state
         asked = asked and state is WatchState.AWAITING_CONFIRM  # asked again after a call-off
-        if state is WatchState.AWAITING_CONFIRM and not asked:
+        if state is WatchState.AWAITING_CONFIRM and not asked and ask is not None:  # None: a UI asks
             asked = True
-            answer = ask("Verified. Type 'stop' and Enter to stop the machine, anything else to keep it: ") if ask else ""
+            answer = ask("Verified. Type 'stop' and Enter to stop the machine, anything else to keep it: ")
             if answer.strip().lower() == "stop":
                 watchdog.confirm_stop()
             else:
                 watchdog.cancel()
             continue
         watchdog.step()
+        if after_step is not None:
+            after_step()
         if watchdog.finished or watchdog.state is not state:
             continue
         if state in _QUIET:

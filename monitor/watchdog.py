@@ -179,6 +179,7 @@ class Watchdog:
         self.sentinel: str | None = None
         self.job: dict[str, object] = {}  # what made the file (the model and why), for the sentinel
         self.stop_reason = ""
+        self.failed_inputs: tuple[str, ...] = ()  # named by the producer (producer_done)
 
         self._lock = threading.RLock()
         self._busy = False
@@ -283,9 +284,14 @@ class Watchdog:
                 self._current = tracked
                 self._settle_state(now)
 
-    def producer_done(self) -> None:
-        """No more files will come: stop once every file seen is verified."""
+    def producer_done(self, failed: tuple[str, ...] = ()) -> None:
+        """No more files will come: stop once every file seen is verified. ``failed`` names
+        inputs the producer could not turn into files; they do not hold the stop, and the
+        sentinel lists them (``failed_inputs``)."""
         with self._lock:
+            self.failed_inputs = tuple(failed)
+            if failed:
+                self._log("warning", f"the producer failed on {len(failed)} input(s): {', '.join(failed)}")
             if not self.rule.producer_done:
                 self.rule.producer_done = True
                 self._log("info", "the producer is done: the machine stops once every file is verified")
@@ -532,6 +538,8 @@ class Watchdog:
                 files=self.files, latest=self._current, target=self.target, required=self.required,
             )
             record["job"] = self.job
+            if self.failed_inputs:
+                record["failed_inputs"] = list(self.failed_inputs)
         if dry_run:
             try:
                 write_sentinel(self.sentinel_path, record)

@@ -23,7 +23,8 @@ from textual.timer import Timer
 from textual.widgets import Footer
 from textual.worker import Worker
 
-from core.events import JobStarted, LogRecord, ModelChosen
+from core.errors import FramedeckError
+from core.events import JobStarted, LogRecord, ModelChosen, PairDone
 from monitor.events import (
     CountdownTick,
     StopOutcome,
@@ -32,19 +33,27 @@ from monitor.events import (
     VerificationCheck,
     WatchStateChanged,
 )
+from session.clips import ClipChanged, ClipState, QueueClosed
+from session.estimate import queue_eta, stop_eta
+from session.lines import describe
 from tui.hangup import ignore_further_hangups, silence_terminal, terminal_gone
 from tui.messages import EventInbox, EventsWaiting, SessionEnded
 from tui.screens.confirm import ChoiceScreen, ConfirmScreen
 from tui.screens.help import HelpScreen
+from tui.screens.path_prompt import PathPrompt
 from tui.session import ConsoleSession, SessionSummary
 from tui.widgets.gpu_panel import GpuPanel, GpuSampled, GpuState
 from tui.widgets.header import HeaderBar
 from tui.widgets.job_panel import JobPanel, JobState
 from tui.widgets.log_panel import LogPanel
+from tui.widgets.queue_panel import QueuePanel
 from tui.widgets.watchdog_panel import WatchdogPanel
 
 Sampler = Callable[[], GpuSampled]
 DRAIN_INTERVAL = 0.1  # seconds: the screen follows the job at most ten times a second
+QUEUE_ACTIONS = ("skip_clip", "retry_clip", "move_clip", "select_clip", "add_clip")
+COMPACT_HEIGHT = 32  # below this many rows the Queue panel takes the GPU panel's place
+QUEUE_EVENTS = (ClipChanged, QueueClosed, PairDone)
 WATCH_EVENTS = (WatchStateChanged, UploadProgress, UploadFinished, VerificationCheck, CountdownTick, StopOutcome)
 
 
@@ -65,6 +74,13 @@ class FramedeckApp(App[SessionSummary]):
         Binding("s", "stop_now", "Stop"),
         Binding("x", "cancel_countdown", "Cancel"),
         Binding("l", "focus_log", "Log"),
+        Binding("n", "skip_clip", "Skip", show=False),
+        Binding("r", "retry_clip", "Retry", show=False),
+        Binding("left_square_bracket", "move_clip(-1)", "Move up", show=False, key_display="["),
+        Binding("right_square_bracket", "move_clip(1)", "Move down", show=False, key_display="]"),
+        Binding("k", "select_clip(-1)", "Select up", show=False),
+        Binding("j", "select_clip(1)", "Select down", show=False),
+        Binding("plus", "add_clip", "Add", show=False, key_display="+"),
         Binding("question_mark", "help", "Help", key_display="?"),
     ]
 
@@ -94,6 +110,11 @@ class FramedeckApp(App[SessionSummary]):
         self.closing = False
         self._last_drain = 0.0
         self._drain_timer: Timer | None = None
+        self.engine = session.engine
+        self.has_queue = len(self.engine.clips) > 1 or self.engine.output_folder is not None
+        if self.has_queue and job_name is None:
+            where = self.engine.output_folder or self.engine.clips[0].output.parent
+            self.job_name = f"{len(self.engine.clips)} clips -> {where}/"
 
     # -- layout ------------------------------------------------------------------------------
 
@@ -102,6 +123,11 @@ class FramedeckApp(App[SessionSummary]):
         with Horizontal(id="top"):
             yield JobPanel(self.job, id="job")
             yield GpuPanel(self.gpu, id="gpu")
+            if self.has_queue:
+                yield QueuePanel(id="queue-side", classes="queue")
+        if self.has_queue:
+            with Horizontal(id="middle"):
+                yield QueuePanel(max_rows=9, id="queue-row", classes="queue")
         with Horizontal(id="bottom"):
             yield LogPanel(str(self.session.log_path), id="log")
             yield WatchdogPanel(id="watchdog")
@@ -114,6 +140,9 @@ class FramedeckApp(App[SessionSummary]):
             header.set_dry_run(view.dry_run)
             self.query_one(WatchdogPanel).show_view(view)
         self.session.subscribe(self.inbox.put)
+        if self.has_queue:
+            self._place_queue()
+            self._show_queue()
         self.worker = self.run_session()
         if self.sampler is not None:
             self.sample_gpu()
@@ -158,22 +187,30 @@ class FramedeckApp(App[SessionSummary]):
         self._last_drain = time.monotonic()
         if not self.showing:
             return
-        job_changed = watchdog_changed = False
+        job_changed = watchdog_changed = queue_changed = False
         log = self.query_one(LogPanel)
         for event in self.inbox.drain():
             if isinstance(event, WATCH_EVENTS):
                 watchdog_changed = True
             if isinstance(event, LogRecord):
                 log.add(event)
+            elif isinstance(event, ClipChanged | QueueClosed) and (line := describe(event)) is not None:
+                log.add(LogRecord(*line, self.session.wall()))  # the queue's lines, as in the log file
             if isinstance(event, JobStarted):
                 self.query_one(HeaderBar).set_device(event.device)
+                paused = self.job.paused
+                self.job.__init__()  # a new clip: the panel starts over
+                self.job.paused = paused
             if isinstance(event, ModelChosen):
                 self.query_one(HeaderBar).set_model(f"{event.title} {event.precision} ({event.reason})")
+            queue_changed = queue_changed or isinstance(event, QUEUE_EVENTS)
             job_changed = self.job.apply(event) or job_changed
         if job_changed:
             self.query_one(JobPanel).show()
         if watchdog_changed and self.link is not None:
             self._show_watchdog()
+        if (queue_changed or watchdog_changed) and self.has_queue:
+            self._show_queue()
         self.refresh_bindings()
 
     def on_gpu_sampled(self, message: GpuSampled) -> None:
@@ -223,6 +260,8 @@ class FramedeckApp(App[SessionSummary]):
             return True if self.link is not None and self.link.view().can_stop_now else None
         if action == "cancel_countdown":
             return True if self.countdown_active else None
+        if action in QUEUE_ACTIONS:
+            return self._queue_action_applies(action, parameters)
         return True
 
     async def action_quit(self) -> None:
@@ -348,6 +387,104 @@ class FramedeckApp(App[SessionSummary]):
         self.query_one(WatchdogPanel).show_view(view)
         self.query_one(HeaderBar).set_dry_run(view.dry_run)
         self.refresh_bindings()
+
+    # -- the queue -------------------------------------------------------------------------------
+
+    def _queue_panels(self) -> list[QueuePanel]:
+        return list(self.query(QueuePanel))
+
+    def _place_queue(self) -> None:
+        """Compact screens: the queue beside the job instead of the GPU panel; else a row."""
+        compact = self.size.height < COMPACT_HEIGHT
+        self.query_one(GpuPanel).display = not compact
+        self.query_one("#queue-side").display = compact
+        self.query_one("#middle").display = not compact
+
+    def on_resize(self) -> None:
+        if self.has_queue:
+            self._place_queue()
+
+    def _show_queue(self) -> None:
+        clips = self.engine.snapshot()
+        eta = queue_eta(clips)
+        stop_at = None
+        if self.link is not None and eta is not None:
+            w = self.link.watchdog
+            wait = stop_eta(eta, confirm=w.required, check_interval=w.check_interval, countdown=w.countdown)
+            stop_at = self.session.wall() + wait if wait is not None else None
+        for panel in self._queue_panels():
+            panel.selected = self.queue_selected
+            panel.show(clips, eta, stop_at)
+        self.queue_selected = self._queue_panels()[0].selected
+
+    queue_selected = 0
+
+    def _selected(self) -> object | None:
+        clips = self.engine.snapshot()
+        return clips[self.queue_selected] if 0 <= self.queue_selected < len(clips) else None
+
+    def _queue_action_applies(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if not self.has_queue:
+            return False
+        clip = self._selected()
+        state = getattr(clip, "state", None)
+        if action == "skip_clip":
+            return True if self.engine.current is not None else None
+        if action == "retry_clip":
+            return True if state in (ClipState.FAILED, ClipState.SKIPPED) else None
+        if action == "move_clip":
+            return True if state is ClipState.WAITING else None
+        if action == "add_clip":
+            return True if self.engine.output_folder is not None and not self.engine.done.is_set() else None
+        return True
+
+    def action_select_clip(self, delta: int) -> None:
+        count = len(self.engine.clips)
+        self.queue_selected = max(0, min(count - 1, self.queue_selected + delta))
+        self._show_queue()
+        self.refresh_bindings()
+
+    def action_skip_clip(self) -> None:
+        clip = self.engine.current
+        if clip is None:
+            return
+        self.push_screen(
+            ConfirmScreen(f"Skip {clip.input.name}? Its output is not written; the queue goes on.", "Skip", "Continue"),
+            lambda yes: self._skip_confirmed(yes, clip.id),
+        )
+
+    def _skip_confirmed(self, yes: bool | None, clip_id: int) -> None:
+        if yes:
+            self.engine.skip(clip_id)
+
+    def action_retry_clip(self) -> None:
+        clip = self._selected()
+        if clip is not None and self.engine.retry(clip.id):  # type: ignore[attr-defined]
+            self.session.note("info", f"retrying {clip.input.name}")  # type: ignore[attr-defined]
+            self.queue_selected = len(self.engine.clips) - 1
+            self._show_queue()
+
+    def action_move_clip(self, delta: int) -> None:
+        clip = self._selected()
+        if clip is not None and self.engine.move(clip.id, delta):  # type: ignore[attr-defined]
+            self.queue_selected += delta
+            self._show_queue()
+            self.refresh_bindings()
+
+    def action_add_clip(self) -> None:
+        if self.engine.output_folder is None:
+            return
+        self.push_screen(PathPrompt("Add a video to the queue (Enter adds, escape cancels):"), self._add_path)
+
+    def _add_path(self, path: str | None) -> None:
+        if not path:
+            return
+        try:
+            clip = self.engine.add_input(path)
+        except FramedeckError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.session.note("info", f"added {clip.input} -> {clip.output}")
 
     def on_unmount(self) -> None:
         """However the app ends (except a hang-up), the job and the watchdog driver end too."""

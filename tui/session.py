@@ -1,4 +1,5 @@
-"""One console session: the job, then the watchdog, on one worker thread, and the log file.
+"""One console session: the queue of clips and the watchdog (session/engine.py) on one
+worker thread, and the log file.
 
 Plain Python without textual, so the same object keeps running when the terminal goes
 away (SIGHUP) and the screen is gone: it writes every line to the log file and calls its
@@ -8,7 +9,6 @@ listeners (the app) only while they are subscribed.
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -16,21 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from core.errors import FramedeckError
-from core.events import (
-    JobFailed,
-    JobFinished,
-    JobStarted,
-    LogRecord,
-    ModelChosen,
-    ModelFetch,
-    OomBackoff,
-    Stage,
-    StageChanged,
-    Stalled,
-)
+from core.events import JobFinished, LogRecord, ModelChosen
 from core.options import JobOptions
-from monitor.events import StopOutcome, WatchStateChanged
+from session.engine import Session
+from session.lines import describe
 from tui.watchdog_link import WatchdogLink
 
 Listener = Callable[[object], None]
@@ -47,6 +36,7 @@ class SessionSummary:
     uploaded: str | None = None
     watchdog_state: str | None = None
     detached: bool = False
+    table: str | None = None  # the summary table of a queue of several clips
     model: str | None = None  # ModelChosen.line: what ran and why
 
 
@@ -74,42 +64,6 @@ class LogFile:
                 self._file = None
 
 
-def describe(event: object) -> tuple[str, str] | None:
-    """The (level, line) a core event leaves in the log file, or None for progress noise."""
-    if isinstance(event, LogRecord):
-        return event.level, event.message
-    if isinstance(event, StageChanged):
-        level = "error" if event.stage is Stage.FAILED else "info"
-        detail = f": {event.detail}" if event.detail else ""
-        return level, f"stage {event.stage.value}{detail}"
-    if isinstance(event, (ModelChosen, ModelFetch)):
-        return "info", event.line
-    if isinstance(event, JobStarted):
-        return "info", (
-            f"job {event.input} -> {event.output}: {event.width}x{event.height}, "
-            f"{event.input_fps:.3f} -> {event.output_fps:.3f} fps, {event.total_pairs} pairs, "
-            f"model {event.model} on {event.device} ({event.precision}), batch {event.batch}, "
-            f"codec {event.codec}"
-        )
-    if isinstance(event, OomBackoff):
-        return "warning", f"out of memory: batch {event.old_batch} -> {event.new_batch}"
-    if isinstance(event, Stalled):
-        return "warning", f"{event.stage} stalled for {event.seconds:.0f} s"
-    if isinstance(event, JobFinished):
-        return "info", (
-            f"wrote {event.output}: {event.output_frames} frames from {event.input_frames} "
-            f"in {event.seconds:.1f} s"
-        )
-    if isinstance(event, JobFailed):
-        return ("warning" if event.aborted else "error"), event.message
-    if isinstance(event, WatchStateChanged):
-        detail = f": {event.detail}" if event.detail else ""
-        return ("error" if event.new.value == "failed" else "info"), f"watchdog {event.new.value}{detail}"
-    if isinstance(event, StopOutcome):
-        return ("info" if event.ok else "error"), f"stop outcome: {event.message}"
-    return None
-
-
 class ConsoleSession:
     """Runs ``run_job`` and then drives the watchdog; controlled through its Events.
 
@@ -132,6 +86,13 @@ class ConsoleSession:
         wall: Callable[[], float] = time.time,
         job_kwargs: dict[str, object] | None = None,
         watchdog_interval: float = 0.5,
+        clips: list[tuple[str, str]] | None = None,
+        keep_running_on_failure: bool = False,
+        skip_complete: bool = False,
+        output_folder: str | Path | None = None,
+        container: str | None = None,
+        input_watcher: object | None = None,
+        idle: float = 120.0,
     ) -> None:
         self.input_path = input_path
         self.output_path = output_path
@@ -146,7 +107,6 @@ class ConsoleSession:
         self.sleep = sleep
         self.wall = wall
         self.job_kwargs = job_kwargs or {}
-        self.discard_progress = False  # an abort chose to drop the journal kept by keep=True
         self.cancel = threading.Event()
         self.pause = threading.Event()
         self.quit = threading.Event()
@@ -156,8 +116,28 @@ class ConsoleSession:
         self.model_chosen: ModelChosen | None = None
         self.error: str | None = None
         self.error_code = 0
+        self.table: str | None = None
         self._listeners: list[Listener] = []
         self._listeners_lock = threading.Lock()
+        self.engine = Session(
+            options,
+            clips if clips is not None else [(input_path, output_path)],
+            on_event=self.emit,
+            cancel=self.cancel,
+            pause=self.pause,
+            watchdog=link.watchdog if link is not None else None,
+            skip_complete=skip_complete,
+            keep_running_on_failure=keep_running_on_failure,
+            output_folder=output_folder,
+            container=container,
+            input_watcher=input_watcher,
+            idle=idle,
+            run_job=run_job,
+            job_kwargs=self.job_kwargs,
+            sleep=sleep,
+            watchdog_interval=watchdog_interval,
+        )
+        self.engine.quit = self.quit
 
     # -- listeners and the log ---------------------------------------------------------------
 
@@ -177,7 +157,9 @@ class ConsoleSession:
         if isinstance(event, ModelChosen):  # said once: in the summary and the sentinel too
             self.model_chosen = event
             if self.link is not None:
-                self.link.watchdog.job = {"input": self.input_path, **dataclasses.asdict(event)}
+                clip = self.engine.current
+                source = str(clip.input) if clip is not None else self.input_path
+                self.link.watchdog.job = {"input": source, **dataclasses.asdict(event)}
         line = describe(event)
         if line is not None:
             when = event.time if isinstance(event, LogRecord) else None
@@ -194,70 +176,36 @@ class ConsoleSession:
     # -- the work --------------------------------------------------------------------------
 
     @property
+    def discard_progress(self) -> bool:
+        """An abort chose to drop the journal that ``keep=True`` would keep."""
+        return self.engine.discard_progress
+
+    @discard_progress.setter
+    def discard_progress(self, value: bool) -> None:
+        self.engine.discard_progress = value
+
+    @property
     def job_running(self) -> bool:
-        return self.result is None and self.error is None and not self.done.is_set()
+        return not self.done.is_set() and self.engine.has_work
 
     def run(self) -> SessionSummary:
-        """The job, then the watchdog until it has nothing left to do (worker thread)."""
+        """The queue, with the watchdog beside it until it has nothing left to do (worker thread)."""
         try:
             self.note("info", f"log file {self.log_path}")
-            if self.link is not None:
-                self.link.watchdog.step()  # idle -> waiting for the output
-            try:
-                self.result = self._job()(
-                    self.input_path,
-                    self.output_path,
-                    self.options,
-                    on_event=self.emit,
-                    cancel=self.cancel,
-                    pause=self.pause,
-                    **self.job_kwargs,
-                )
-            except FramedeckError as exc:
-                self.error, self.error_code = str(exc), exc.exit_code
-                if self.discard_progress:
-                    self._discard_journal()
-            except Exception as exc:  # a bug must still end the session cleanly
-                self.error, self.error_code = f"Unexpected failure: {type(exc).__name__}: {exc}", 1
-                self.note("error", self.error)
-            if self.link is not None:
-                self.drive_watchdog()
+            result = self.engine.run()
+            self.result = self.engine.last_result
+            failed = result.failed
+            if failed:
+                self.error, self.error_code = failed[0].message, failed[0].code or 1
+                if len(result.clips) > 1:
+                    self.error = f"{len(failed)} of {len(result.clips)} clips failed; first: {self.error}"
+                    self.error_code = 1
+            elif result.cancelled:
+                self.error, self.error_code = "The session was cancelled.", 130
+            self.table = result.table() if len(result.clips) > 1 else None
             return self.summary()
         finally:
             self.done.set()
-
-    def _discard_journal(self) -> None:
-        from core.journal import journal_folder
-
-        folder = journal_folder(Path(self.output_path))
-        if folder.exists():
-            shutil.rmtree(folder, ignore_errors=True)
-            self.error = "The job was aborted and its progress discarded; nothing was written to the output."
-            self.note("warning", f"progress discarded: removed {folder.name}")
-
-    def drive_watchdog(self) -> None:
-        """Hand over the renamed output, say no more will come, and step the watchdog until it is
-        finished or ``quit`` is set."""
-        assert self.link is not None
-        watchdog = self.link.watchdog
-        if self.result is None:
-            self.note("warning", "the job did not finish: nothing to upload; the machine keeps running")
-            self.link.abandon()
-            return
-        watchdog.file_ready(self.result.output)
-        watchdog.producer_done()  # one job, one result: the queue is closed
-        while not self.quit.is_set() and not watchdog.finished:
-            state = watchdog.state
-            watchdog.step()
-            if not watchdog.finished and watchdog.state is state:
-                self.sleep(self.watchdog_interval)
-
-    def _job(self) -> Callable[..., JobFinished]:
-        if self._run_job is None:
-            from core.job import run_job
-
-            self._run_job = run_job
-        return self._run_job
 
     def _uploaded(self) -> str | None:
         watchdog = self.link.watchdog if self.link else None
@@ -278,5 +226,6 @@ class ConsoleSession:
             uploaded=self._uploaded(),
             watchdog_state=self.link.watchdog.state.value if self.link else None,
             detached=self.detached,
+            table=self.table,
             model=self.model_chosen.line if self.model_chosen else None,
         )

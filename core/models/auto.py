@@ -179,7 +179,10 @@ def choice_for_job(
     log: Log,
 ) -> ModelChoice:
     """The job's choice: a ready-made interpolator as given, else :func:`choose_model`."""
-    if interpolator is not None:
+    if interpolator is not None:  # a session's warm model carries the choice made for it
+        chosen = getattr(interpolator, "choice", None)
+        if isinstance(chosen, ModelChoice):
+            return chosen
         return ModelChoice(interpolator.name, None, "given to run_job", interpolator.name)
     return choose_model(
         options.model, options.weights, device, offline=options.offline, device_asked=options.device,

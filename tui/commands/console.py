@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from core.errors import InputError
 from core.options import JobOptions
-from tui.commands.job_args import add_job_arguments, job_options_from_args
+from tui.commands.job_args import add_job_arguments, job_options_from_args, plan_session
 from tui.commands.watchdog_args import add_watchdog_arguments
 
 if TYPE_CHECKING:
@@ -43,9 +43,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_job_arguments(tui)
     tui.add_argument("--upload", metavar="TARGET", help="b2://BUCKET/PREFIX or file:///PATH (no upload without it)")
     add_watchdog_arguments(tui, require_confirm_help="stop only when a person presses s")
-    tui.add_argument("--sentinel", default=None, help="dry-run sentinel path (default OUTPUT.stop-sentinel.json)")
-    tui.add_argument("--log-file", default=None, help="log file (default OUTPUT.framedeck.log)")
+    tui.add_argument("--sentinel", default=None,
+                     help="dry-run sentinel path (default OUTPUT.stop-sentinel.json, or OUTDIR/stop-sentinel.json)")
+    tui.add_argument("--log-file", default=None, help="log file (default OUTPUT.framedeck.log, or OUTDIR/framedeck.log)")
     tui.add_argument("--headless", action="store_true", help="no screen: plain progress lines")
+    tui.add_argument(
+        "--keep-running-on-failure", action="store_true",
+        help="with --upload: a failed clip keeps the machine up for a person to look (default: it does not block the stop)",
+    )
     tui.set_defaults(handler=handle_tui)
 
     demo = sub.add_parser(
@@ -94,6 +99,7 @@ def build_link(
         key_file=b2_key_file,
         clock=clock,
         wall=wall,
+        idle=None,  # the session says when no more outputs will come (producer_done)
     )
     refusal = ""
     if not allow_live:
@@ -110,15 +116,18 @@ def handle_tui(args: argparse.Namespace) -> int:
     from tui.session import ConsoleSession
 
     options = job_options_from_args(args)
-    _check_input(Path(args.input))
+    plan = plan_session(args, options)
+    queue, planned = plan.queue, plan.clips
     output = Path(args.output)
+    sentinel = output / "stop-sentinel.json" if queue else Path(f"{output}.stop-sentinel.json")
+    log_file = output / "framedeck.log" if queue else Path(f"{output}.framedeck.log")
     link = None
     if args.upload:
         link = build_link(
             args.upload,
             shutdown=args.shutdown,
             dry_run=args.dry_run,
-            sentinel=Path(args.sentinel or f"{output}.stop-sentinel.json"),
+            sentinel=Path(args.sentinel) if args.sentinel else sentinel,
             confirm=args.confirm,
             check_interval=args.check_interval,
             countdown=args.countdown,
@@ -126,13 +135,21 @@ def handle_tui(args: argparse.Namespace) -> int:
             env=os.environ,
             b2_key_file=args.b2_key_file,
         )
+    first = planned[0] if planned else (Path(args.watch_input), output)
     session = ConsoleSession(
-        args.input,
-        str(output),
+        str(first[0]),
+        str(first[1]),
         options,
-        log_path=Path(args.log_file or f"{output}.framedeck.log").absolute(),
+        log_path=Path(args.log_file or log_file).absolute(),
         link=link,
         job_kwargs={"keep": args.keep, "restart": args.restart},
+        clips=[(str(a), str(b)) for a, b in planned],
+        input_watcher=plan.watcher,
+        idle=args.idle,
+        keep_running_on_failure=args.keep_running_on_failure,
+        skip_complete=queue and args.skip_complete,
+        output_folder=output if queue else None,
+        container=args.container,
     )
     return run_console(session, headless=args.headless)
 
@@ -254,6 +271,7 @@ def run_headless(session: ConsoleSession, out: TextIO) -> SessionSummary:
     from tui.commands.run import ProgressPrinter
 
     progress = ProgressPrinter(out=out)
+    progress.queue = len(session.engine.clips) > 1
     watch = WatchPrinter(out)
 
     def print_event(event: object) -> None:
@@ -299,7 +317,7 @@ def exit_code(session: ConsoleSession, summary: SessionSummary) -> int:
 
 
 def _print_summary(summary: SessionSummary, out: TextIO) -> None:
-    lines = []
+    lines = [summary.table] if summary.table else []
     if summary.error:
         lines.append(f"framedeck: {summary.error}")
     if summary.output:
@@ -315,11 +333,3 @@ def _print_summary(summary: SessionSummary, out: TextIO) -> None:
     lines.append(f"log:      {summary.log_path}")
     with contextlib.suppress(OSError):  # the terminal is gone; everything is in the log file
         print("\n".join(lines), file=out, flush=True)
-
-
-def _check_input(path: Path) -> None:
-    if not path.exists():
-        raise InputError(f"The input {path} does not exist.")
-    if not path.is_file():
-        raise InputError(f"The input {path} is not a file.")
-

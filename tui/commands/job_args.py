@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 
+from core.errors import InputError, OptionError
 from core.options import DEFAULT_SCENE_CUT, JobOptions
 
 
@@ -28,8 +31,31 @@ def _scene_cut(text: str) -> float | None:
 
 
 def add_job_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", help="input video file")
-    parser.add_argument("-o", "--output", required=True, help="output video file")
+    parser.add_argument(
+        "input", nargs="*",
+        help="input videos: files, folders (their videos, sorted by name) or quoted globs",
+    )
+    parser.add_argument(
+        "-o", "--output", required=True,
+        help="output video file; a folder (existing, or ending with /) when there are several inputs",
+    )
+    parser.add_argument("--recursive", action="store_true", help="take the videos in sub-folders of folders too")
+    parser.add_argument(
+        "--container", default=None, choices=["mp4", "mkv", "mov", "webm"],
+        help="container of outputs written into a folder (default: the input's own when the codec fits, else mp4)",
+    )
+    parser.add_argument(
+        "--watch-input", metavar="DIR", default=None,
+        help="also queue each new video that appears in DIR (once unchanged for --settle seconds)",
+    )
+    parser.add_argument("--settle", type=float, default=10.0, metavar="S",
+                        help="with --watch-input: seconds a new file must stay unchanged (10)")
+    parser.add_argument("--idle", type=float, default=120.0, metavar="S",
+                        help="with --watch-input: close the queue after S seconds with nothing new to do (120)")
+    parser.add_argument(
+        "--no-skip", dest="skip_complete", action="store_false",
+        help="redo clips whose output in the folder is already complete (default: skip them, said so)",
+    )
     timing = parser.add_mutually_exclusive_group()
     timing.add_argument("--factor", type=int, default=None, help="N-1 new frames per pair (2-16, default 2)")
     timing.add_argument("--target-fps", type=_fps, default=None, help="output frame rate, e.g. 60")
@@ -80,6 +106,48 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-keep", dest="keep", action="store_false",
         help="when interrupted (Ctrl-C, SIGTERM, abort) remove the journal instead of keeping it for a resume",
     )
+
+
+@dataclass
+class SessionPlan:
+    """What the command line asks of a session: the clips, where outputs go, the input watcher."""
+
+    clips: list[tuple[Path, Path]]
+    queue: bool  # outputs go into a folder (a queue), rather than one -o FILE
+    output_folder: Path | None
+    watcher: object | None
+
+
+def plan_session(args: argparse.Namespace, options: JobOptions) -> SessionPlan:
+    """Inputs expanded, outputs named and checked, before anything starts (one sentence if not)."""
+    from session.input_watch import InputWatcher
+    from session.inputs import expand_inputs, output_is_folder, plan_outputs
+
+    watch = Path(args.watch_input) if args.watch_input else None
+    if watch is not None and not watch.is_dir():
+        raise InputError(f"The --watch-input folder {watch} does not exist or is not a folder.")
+    if not args.input and watch is None:
+        raise InputError("Give at least one input (a file, a folder or a quoted glob), or --watch-input DIR.")
+    for name in ("settle", "idle"):
+        value = getattr(args, name)
+        if not value >= 0 or value == float("inf"):
+            raise OptionError(f"--{name} must be a finite number of seconds, 0 or more.")
+    inputs = expand_inputs(args.input, args.recursive) if args.input else []
+    queue = watch is not None or output_is_folder(args.output, len(inputs))
+    clips = plan_outputs(inputs, args.output if not queue or str(args.output).endswith("/") else f"{args.output}/",
+                         args.container, options.codec) if inputs else []
+    folder = Path(args.output) if queue else None
+    if folder is not None and not folder.is_dir():  # only --watch-input: nothing planned made it
+        if folder.exists() or not folder.parent.is_dir():
+            raise OptionError(f"The output folder {folder} cannot be made (a file, or its parent is missing).")
+        folder.mkdir()
+    watcher = None
+    if watch is not None:
+        assert folder is not None
+        if watch.resolve() == folder.resolve():
+            raise OptionError("The --watch-input folder cannot be the output folder (outputs would be queued again).")
+        watcher = InputWatcher(watch, settle=args.settle, recursive=args.recursive, exclude=(folder.absolute(),))
+    return SessionPlan(clips, queue, folder, watcher)
 
 
 def job_options_from_args(args: argparse.Namespace) -> JobOptions:

@@ -1,4 +1,8 @@
-"""``framedeck run``: the headless front end over :func:`core.job.run_job`."""
+"""``framedeck run``: the headless front end over the session engine (session/engine.py).
+
+One input with ``-o FILE`` works as a single job; several inputs (or ``-o`` naming a folder)
+run as a queue with one warm model, a summary table at the end and a non-zero exit when
+any clip failed."""
 
 from __future__ import annotations
 
@@ -10,7 +14,6 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from core.errors import JobAborted
 from core.events import (
     Event,
     JobFinished,
@@ -22,7 +25,9 @@ from core.events import (
     Stalled,
 )
 from core.rate import format_eta
-from tui.commands.job_args import add_job_arguments, job_options_from_args
+from session.clips import ClipChanged, QueueClosed
+from session.lines import describe
+from tui.commands.job_args import add_job_arguments, job_options_from_args, plan_session
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -51,6 +56,7 @@ class ProgressPrinter:
         self.last_line = -float("inf")
         self.output_fps = 0.0
         self.progress_started = False  # info notes are printed until the first progress line
+        self.queue = False  # print the session's clip lines (more than one clip)
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, (ModelChosen, ModelFetch)):  # before the job: what runs and why
@@ -78,6 +84,12 @@ class ProgressPrinter:
             self.line(f"{event.level}: {event.message}", always=True)
         elif isinstance(event, LogRecord) and event.level == "info" and self.notes and not self.progress_started:
             self.line(f"note: {event.message}")
+        elif isinstance(event, ClipChanged | QueueClosed) and self.queue:
+            self.progress_started = isinstance(event, ClipChanged) and self.progress_started
+            described = describe(event)
+            if described is not None:
+                level, text = described
+                self.line(text if level == "info" else f"{level}: {text}", always=level != "info")
 
     def line(self, text: str, always: bool = False) -> None:
         """Print ``text``; --quiet keeps only warnings and errors (``always``)."""
@@ -86,30 +98,40 @@ class ProgressPrinter:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from core.job import run_job  # imported here so `framedeck --help` stays fast
+    from session.engine import Session  # imported here so `framedeck --help` stays fast
 
     options = job_options_from_args(args)
+    plan = plan_session(args, options)
+    queue = plan.queue
     cancel = threading.Event()
     terminated = threading.Event()
+    printer = ProgressPrinter(quiet=args.quiet, notes=True)
+    printer.queue = queue
+    session = Session(
+        options, plan.clips, on_event=printer, cancel=cancel, skip_complete=queue and args.skip_complete,
+        output_folder=plan.output_folder, container=args.container,
+        input_watcher=plan.watcher, idle=args.idle,
+        job_kwargs={"keep": args.keep, "restart": args.restart},
+    )
     previous = _install_sigint(cancel, keep=args.keep)
     previous_term = _install_sigterm(cancel, terminated)
     try:
-        result = run_job(
-            args.input, args.output, options, on_event=ProgressPrinter(quiet=args.quiet, notes=True), cancel=cancel,
-            keep=args.keep, restart=args.restart,
-        )
-    except JobAborted as exc:
-        if not terminated.is_set():
-            raise
-        print(f"framedeck: {exc}", file=sys.stderr)
-        return EXIT_TERMINATED
+        result = session.run()
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
         if previous_term is not None:
             signal.signal(signal.SIGTERM, previous_term)
-    print(summary(result))
-    return 0
+    if not queue:  # one job, reported as before
+        clip = result.clips[0]
+        if clip.code:
+            print(f"framedeck: {clip.message}", file=sys.stderr)
+            return EXIT_TERMINATED if terminated.is_set() else clip.code
+        assert session.last_result is not None
+        print(summary(session.last_result))
+        return 0
+    print(result.table())
+    return EXIT_TERMINATED if terminated.is_set() else result.exit_code
 
 
 def summary(result: JobFinished) -> str:

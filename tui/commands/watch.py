@@ -79,8 +79,9 @@ def handle(
     from monitor.open_writers import WriterProbe
     from monitor.state_store import STATE_NAME, StateStore
     from monitor.watch_printer import WatchPrinter
-    from monitor.watch_runner import WatchfilesWaiter, run_watch
+    from monitor.watch_runner import WatchfilesWaiter
     from monitor.watchdog_setup import build_watchdog, check_seconds, check_watch_options
+    from session.engine import Session
 
     env = os.environ if env is None else env
     out = out or sys.stdout
@@ -144,13 +145,16 @@ def handle(
     waiter = WatchfilesWaiter(folder, args.scan_interval) if use_watchfiles else None
     try:
         with _signals_cancel(watchdog):
-            code = run_watch(
-                watchdog,
+            session = Session(
+                watchdog=watchdog,
+                producer=False,
                 scan_interval=args.scan_interval,
                 sleep=sleep,
                 wait_for_change=waiter,
                 ask=ask or (_ask_terminal if args.require_confirm else None),
             )
+            session.run()
+            code = session.watch_code
     except KeyboardInterrupt:
         printer.line(watchdog.interrupt("interrupted (Ctrl-C)"))
         return 130

@@ -20,6 +20,9 @@ HELP_TEXT = """\
   [b]x[/b]  cancel the stop countdown
   [b]l[/b]  focus the log (arrows and page keys scroll it)
   [b]?[/b]  this help
+  Queue (several clips):  [b]j[/b]/[b]k[/b] select a clip  [b]n[/b] skip the running clip
+  (asks)  [b]r[/b] retry a failed clip  [b][[/b] / [b]][/b] move a waiting clip up / down
+  [b]+[/b] add a file (asks for its path)
   Dimmed keys do not apply right now.
 
 [b]Panels[/b]
@@ -30,6 +33,9 @@ HELP_TEXT = """\
   Log   the newest lines; the whole log is in the file
         named under the panel
   Watchdog  upload, checks k/K, countdown, dry-run
+  Queue every clip: state, frames, size, time; the whole
+        queue's ETA and when the machine should stop
+        (beside the job below 32 rows, else a row)
 
 If the terminal goes away (SSH drop), the job and the
 watchdog carry on and write to the log file. Run the
