@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import EncodeError, FramedeckError
-from core.video.output_file import OutputFile, source_colour
+from core.video.output_file import OutputFile
 from core.video.segment_files import SegmentFileError, SegmentFileWriter, read_header, read_packets
 from core.video.segments import SegmentedVideoWriter, _Segment, _Stopped
 
@@ -90,7 +90,7 @@ class JournalVideoWriter(SegmentedVideoWriter):
         self._file = OutputFile(self.output, self.source)
         self._file.temp_path = self.folder / f"joining{self.output.suffix}"
         self.temp_path = self._file.temp_path
-        self._setup = self._encoder_setup(source_colour(self.source, self.pix_fmt))
+        self._setup = self._encoder_setup()
         self._file.open(self._setup, self.notes, write_header=False)
         self._start_threads()
         return self
