@@ -36,12 +36,12 @@ MATRICES = {"bt601": 6, "bt709": 1, "bt2020": 9, "fcc": 4, "smpte240m": 7, "rgb"
 X265_QUIET = {"x265-params": "log-level=error"}
 
 
-def run(src: Path, out: Path, **options: object) -> list[str]:
+def run(src: Path, out: Path, journal: bool = True, **options: object) -> list[str]:
     """Run the job on the CPU; returns its log messages."""
     logs: list[str] = []
     options.setdefault("model", "blend")
     run_job(src, out, JobOptions(device="cpu", **options),  # type: ignore[arg-type]
-            on_event=lambda e: logs.append(e.message) if isinstance(e, LogRecord) else None)
+            on_event=lambda e: logs.append(e.message) if isinstance(e, LogRecord) else None, journal=journal)
     return logs
 
 
@@ -290,20 +290,23 @@ def test_mastering_display_and_light_level_parse_and_format() -> None:
     assert ContentLight.from_bytes(struct.pack("<2I", 1000, 400)) == ContentLight(1000, 400)
 
 
-def test_parallel_segment_encoders_keep_depth_tags_and_hdr10(tmp_path: Path) -> None:
+@pytest.mark.parametrize("journal", [False, True], ids=["segmented", "journal"])
+def test_parallel_segment_encoders_keep_depth_tags_and_hdr10(tmp_path: Path, journal: bool) -> None:
     """--encode-workers (the default on big machines): every segment's encoder gets the tags
-    and the HDR10 parameters, and held 12-bit 4:4:4 frames are copied at full depth."""
+    and the HDR10 parameters, and held 12-bit 4:4:4 frames are copied at full depth; both
+    for the plain segmented writer and for the journal's (one encoder per journal segment)."""
     src = _hevc_hdr(tmp_path / "pq.mkv", 16, hdr10=True)
     out = tmp_path / "out.mkv"
-    logs = run(src, out, codec="libx265", encode_workers=2, factor=6)
-    assert any("encoding with 2 libx265 encoders on segments of 24 frames" in m for m in logs)
+    logs = run(src, out, journal, codec="libx265", encode_workers=2, factor=6)
+    said = "2 encoders on segments in parallel" if journal else "2 libx265 encoders on segments of 24 frames"
+    assert any(f"encoding with {said}" in m for m in logs)
     planes, first, ctx = read_planes(out)
     assert len(planes) == 30 and first.format.name == "yuv420p10le" and tags(ctx) == (9, 9, 16, 1)
     with av.open(str(out)) as container:
         keys = [f for f in container.decode(video=0) if f.key_frame]
-    assert len(keys) >= 2 and all("MASTERING_DISPLAY_METADATA" in side_data(f) for f in keys)
+    assert len(keys) >= (1 if journal else 2) and all("MASTERING_DISPLAY_METADATA" in side_data(f) for f in keys)
     deep = bars_clip(tmp_path / "deep.mkv", 1, 12, (1, 1), frames=3)
-    run(deep, tmp_path / "deep_out.mkv", codec="ffv1", encode_workers=2, factor=4)
+    run(deep, tmp_path / "deep_out.mkv", journal, codec="ffv1", encode_workers=2, factor=4)
     planes, first, _ = read_planes(tmp_path / "deep_out.mkv")
     assert first.format.name == "yuv444p12le" and len(planes) == 12
     assert np.array_equal(planes[-1][0], planes[-4][0])  # the held last frame, at full depth
