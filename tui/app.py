@@ -32,7 +32,12 @@ from monitor.events import (
     VerificationCheck,
     WatchStateChanged,
 )
-from tui.hangup import ignore_further_hangups, silence_terminal, terminal_gone
+from tui.hangup import (
+    ignore_further_hangups,
+    silence_terminal,
+    terminal_gone,
+    unblock_screen_writer,
+)
 from tui.messages import EventInbox, EventsWaiting, SessionEnded
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.help import HelpScreen
@@ -77,6 +82,7 @@ class FramedeckApp(App[SessionSummary]):
         env: Mapping[str, str] | None = None,
         job_name: str | None = None,
         handle_hangup: bool = False,
+        on_headless: Callable[[], None] | None = None,
     ) -> None:
         super().__init__()
         self.session = session
@@ -85,6 +91,8 @@ class FramedeckApp(App[SessionSummary]):
         self.env = dict(os.environ if env is None else env)
         self.job_name = job_name or f"{Path(session.input_path).name} -> {Path(session.output_path).name}"
         self.handle_hangup = handle_hangup
+        self.on_headless = on_headless  # called once the session goes on without the screen
+        self.terminated = False  # SIGTERM ended the session
         self.inbox = EventInbox(self.post_message)
         self.job = JobState()
         self.gpu = GpuState()
@@ -121,6 +129,7 @@ class FramedeckApp(App[SessionSummary]):
                 self.set_interval(self.gpu_interval, self.sample_gpu)
         if self.handle_hangup:
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.hang_up)
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.terminate)
             self.set_interval(1.0, self._check_terminal)
 
     # -- workers -----------------------------------------------------------------------------
@@ -332,9 +341,7 @@ class FramedeckApp(App[SessionSummary]):
     def on_unmount(self) -> None:
         """However the app ends (except a hang-up), the job and the watchdog driver end too."""
         if self.handle_hangup and not self.closing and not self.session.detached and terminal_gone(0):
-            silence_terminal()  # the app failed because the terminal vanished: a hang-up too
-            ignore_further_hangups()
-            self.session.detach()
+            self._go_headless()  # the app failed because the terminal vanished: a hang-up too
         if not self.session.detached:
             self.session.cancel.set()
             self.session.pause.clear()
@@ -346,11 +353,26 @@ class FramedeckApp(App[SessionSummary]):
         """SIGHUP: leave the screen, keep the job and the watchdog running headless."""
         if self.session.detached:
             return
-        silence_terminal()
-        ignore_further_hangups()
-        self.session.detach()
+        self._go_headless()
         self.closing = True
         self.exit(self.session.summary())
+
+    def _go_headless(self) -> None:
+        silence_terminal()
+        ignore_further_hangups()
+        unblock_screen_writer(self._driver)
+        self.session.detach()
+        if self.on_headless is not None:
+            self.on_headless()
+
+    def terminate(self) -> None:
+        """SIGTERM: end like an abort (job cancelled, watchdog abandoned, machine kept), then leave
+        the screen so the terminal is restored."""
+        if self.terminated:
+            return
+        self.terminated = True
+        self.session.note("warning", "SIGTERM: aborting the job and the watchdog; nothing is stopped")
+        self.run_worker(self.shut_down(), group="quit", exclusive=True)
 
     def _check_terminal(self) -> None:
         """The terminal can vanish without a SIGHUP reaching us; treat that as a hang-up."""
