@@ -75,7 +75,8 @@ def test_tui_headless_failure_exits_with_the_errors_code(tmp_path: Path, capsys)
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"this is not a video at all")
     code = main(["tui", str(bad), "-o", str(tmp_path / "o.mp4"), "--headless"])
-    printed = capsys.readouterr().out
+    printed = capsys.readouterr().err  # refused before the session starts (no log file either)
     assert code == 2  # InputError
     assert printed.startswith("framedeck: ") and "Traceback" not in printed
+    assert not (tmp_path / "o.mp4.framedeck.log").exists()
     assert not (tmp_path / "o.mp4").exists()

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, TextIO
 from core.errors import InputError
 from core.options import JobOptions
 from tui.commands.job_args import add_job_arguments, job_options_from_args
+from tui.commands.preflight import check_console_paths
 from tui.commands.watchdog_args import add_watchdog_arguments
 from tui.progress_log import ProgressLog
 
@@ -111,15 +112,17 @@ def handle_tui(args: argparse.Namespace) -> int:
     from tui.session import ConsoleSession
 
     options = job_options_from_args(args)
-    _check_input(Path(args.input))
     output = Path(args.output)
+    log_path = Path(args.log_file or f"{output}.framedeck.log").absolute()
+    sentinel = Path(args.sentinel or f"{output}.stop-sentinel.json")
+    _check_input(Path(args.input))
     link = None
     if args.upload:
         link = build_link(
             args.upload,
             shutdown=args.shutdown,
             dry_run=args.dry_run,
-            sentinel=Path(args.sentinel or f"{output}.stop-sentinel.json"),
+            sentinel=sentinel,
             confirm=args.confirm,
             check_interval=args.check_interval,
             countdown=args.countdown,
@@ -127,11 +130,12 @@ def handle_tui(args: argparse.Namespace) -> int:
             env=os.environ,
             b2_key_file=args.b2_key_file,
         )
+    check_console_paths(Path(args.input), output, options, log_path=log_path, sentinel=sentinel if args.upload else None)
     session = ConsoleSession(
         args.input,
         str(output),
         options,
-        log_path=Path(args.log_file or f"{output}.framedeck.log").absolute(),
+        log_path=log_path,
         link=link,
     )
     return run_console(session, headless=args.headless)
@@ -384,4 +388,3 @@ def _check_input(path: Path) -> None:
         raise InputError(f"The input {path} does not exist.")
     if not path.is_file():
         raise InputError(f"The input {path} is not a file.")
-
