@@ -135,7 +135,7 @@ class _Job:
         settings = EncoderSettings(
             codec=options.codec, crf=options.crf, preset=options.preset, pix_fmt=options.pix_fmt
         )
-        self.rate = RateEstimator(self.total_pairs, clock=self.clock)
+        self.rate = RateEstimator(self.total_pairs, clock=self.control.working_clock)  # pauses left out
         self.last_stage_event = self.clock()
         writer = self.open_writer(info, settings)
         frame_path, why = choose_frame_path(

@@ -66,6 +66,8 @@ async def test_countdown_cancelled_keeps_the_machine_and_s_stops_later(tmp_path:
         await wait_for(pilot, lambda: link.view().state == "countdown")
         await pilot.pause(0.2)
         assert "x cancels" in screen_text(app), screen_text(app)
+        assert "stop in 30 s (x cancels)" in screen_text(app)  # one figure: no 0:29 beside "30 s"
+        assert "stopping in" not in screen_text(app)
         assert binding_state(app, "cancel_countdown") is True
         assert binding_state(app, "stop_now") is True
         await pilot.press("x")

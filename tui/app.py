@@ -66,6 +66,7 @@ class FramedeckApp(App[SessionSummary]):
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
         Binding("a", "abort", "Abort"),
         Binding("p", "pause", "Pause"),
+        Binding("p", "resume", "Resume"),  # the footer shows the one that applies
         Binding("d", "toggle_dry_run", "Dry-run"),
         Binding("s", "stop_now", "Stop"),
         Binding("x", "cancel_countdown", "Cancel"),
@@ -219,6 +220,10 @@ class FramedeckApp(App[SessionSummary]):
         """None dims a key that does not apply now (it stays in the footer)."""
         if self.closing and action not in ("quit", "help", "focus_log"):
             return None
+        if action == "resume":  # shown instead of Pause while paused
+            return bool(self.job_active and self.session.pause.is_set())
+        if action == "pause" and self.job_active and self.session.pause.is_set():
+            return False
         if action in ("abort", "pause"):
             return True if self.job_active else None
         if action == "toggle_dry_run":
@@ -282,6 +287,11 @@ class FramedeckApp(App[SessionSummary]):
             self.session.note("info", "paused between batches (p resumes)")
         self.job.paused = self.session.pause.is_set()
         self.query_one(JobPanel).show()
+        self.refresh_bindings()
+
+    def action_resume(self) -> None:
+        if self.job_active and self.session.pause.is_set():
+            self.action_pause()
 
     def action_toggle_dry_run(self) -> None:
         if self.link is None:
