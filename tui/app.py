@@ -23,6 +23,7 @@ from textual.timer import Timer
 from textual.widgets import Footer
 from textual.worker import Worker
 
+from core.errors import JobAborted
 from core.events import JobStarted, LogRecord
 from monitor.events import (
     CountdownTick,
@@ -41,7 +42,8 @@ from tui.hangup import (
 from tui.messages import EventInbox, EventsWaiting, SessionEnded
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.help import HelpScreen
-from tui.session import ConsoleSession, SessionSummary
+from tui.screens.log_filter import LogFilterScreen
+from tui.session import ConsoleSession, SessionSummary, describe
 from tui.widgets.gpu_panel import GpuPanel, GpuSampled, GpuState
 from tui.widgets.header import HeaderBar
 from tui.widgets.job_panel import JobPanel, JobState
@@ -68,9 +70,11 @@ class FramedeckApp(App[SessionSummary]):
         Binding("p", "pause", "Pause"),
         Binding("p", "resume", "Resume"),  # the footer shows the one that applies
         Binding("d", "toggle_dry_run", "Dry-run"),
+        Binding("d", "explain_dry_run", "Dry-run", show=False),  # d while dimmed: say why
         Binding("s", "stop_now", "Stop"),
         Binding("x", "cancel_countdown", "Cancel"),
         Binding("l", "focus_log", "Log"),
+        Binding("slash", "filter_log", "Filter", key_display="/"),
         Binding("question_mark", "help", "Help", key_display="?"),
     ]
 
@@ -100,6 +104,7 @@ class FramedeckApp(App[SessionSummary]):
         self.link = session.link
         self.worker: Worker[SessionSummary] | None = None
         self.summary: SessionSummary | None = None
+        self._quit_question: ConfirmScreen | None = None  # up while it asks; gone once moot
         self.closing = False
         self._last_drain = 0.0
         self._drain_timer: Timer | None = None
@@ -175,6 +180,8 @@ class FramedeckApp(App[SessionSummary]):
                 watchdog_changed = True
             if isinstance(event, LogRecord):
                 log.add(event)
+            elif (line := describe(event)) is not None:  # the lines the log file gets
+                log.add(LogRecord(line[0], line[1], self.session.wall()))
             if isinstance(event, JobStarted):
                 self.query_one(HeaderBar).set_device(event.device)
             job_changed = self.job.apply(event) or job_changed
@@ -194,8 +201,15 @@ class FramedeckApp(App[SessionSummary]):
         self.summary = message.summary  # type: ignore[assignment]
         if self.showing:
             self.refresh_bindings()
+            if self._quit_question is not None and self.screen is self._quit_question:
+                self._quit_question.dismiss(False)  # nothing is left to abort: the question is moot
             if not self.closing:
-                outcome = "failed" if self.summary.error else "finished"
+                if self.summary.error is None:
+                    outcome = "finished"
+                elif self.session.error_code == JobAborted.exit_code:
+                    outcome = "was aborted (nothing written to the output)"
+                else:
+                    outcome = "failed"
                 self.notify(f"The job {outcome} and the watchdog is done; q quits.", timeout=30)
 
     # -- keys ----------------------------------------------------------------------------------
@@ -218,7 +232,7 @@ class FramedeckApp(App[SessionSummary]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """None dims a key that does not apply now (it stays in the footer)."""
-        if self.closing and action not in ("quit", "help", "focus_log"):
+        if self.closing and action not in ("quit", "help", "focus_log", "filter_log"):
             return None
         if action == "resume":  # shown instead of Pause while paused
             return bool(self.job_active and self.session.pause.is_set())
@@ -228,6 +242,8 @@ class FramedeckApp(App[SessionSummary]):
             return True if self.job_active else None
         if action == "toggle_dry_run":
             return True if self.link is not None and self.link.view().can_toggle_dry_run else None
+        if action == "explain_dry_run":
+            return self.link is not None and not self.link.view().can_toggle_dry_run
         if action == "stop_now":
             return True if self.link is not None and self.link.view().can_stop_now else None
         if action == "cancel_countdown":
@@ -239,14 +255,15 @@ class FramedeckApp(App[SessionSummary]):
             return
         if self.job_active or self.watchdog_busy:
             what = "the job" if self.job_active else f"the watchdog ({self.link.view().state})"  # type: ignore[union-attr]
-            self.push_screen(
-                ConfirmScreen(f"Quit? This aborts {what} and keeps the machine running.", "Quit", "Stay"),
-                self._quit_confirmed,
+            self._quit_question = ConfirmScreen(
+                f"Quit? This aborts {what} and keeps the machine running.", "Quit", "Stay"
             )
+            self.push_screen(self._quit_question, self._quit_confirmed)
             return
         await self.shut_down()
 
     async def _quit_confirmed(self, yes: bool | None) -> None:
+        self._quit_question = None
         if yes:
             await self.shut_down()
 
@@ -308,6 +325,19 @@ class FramedeckApp(App[SessionSummary]):
         else:
             self._set_dry_run(True)
 
+    def action_explain_dry_run(self) -> None:
+        """d pressed while the dry-run key is dimmed: one sentence on why it cannot change."""
+        if self.link is None:
+            return
+        view = self.link.view()
+        if view.dry_run and not view.live_allowed:
+            why = f"Dry-run stays on: {self.link.live_refusal.rstrip('.')}."
+        elif view.finished:
+            why = "The watchdog has finished; dry-run no longer matters."
+        else:
+            why = "The stop has begun; dry-run can no longer change."
+        self.notify(why, severity="warning")
+
     def _live_confirmed(self, yes: bool | None) -> None:
         if yes:
             self._set_dry_run(False)
@@ -337,6 +367,15 @@ class FramedeckApp(App[SessionSummary]):
 
     def action_focus_log(self) -> None:
         self.query_one(LogPanel).focus()
+
+    def action_filter_log(self) -> None:
+        log = self.query_one(LogPanel)
+
+        def apply(text: str | None) -> None:
+            if text is not None:
+                log.set_filter(text)
+
+        self.push_screen(LogFilterScreen(log.filter), apply)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

@@ -19,16 +19,19 @@ HELP_TEXT = """\
   [b]s[/b]  stop the machine now, once the upload is verified (asks)
   [b]x[/b]  cancel the stop countdown
   [b]l[/b]  focus the log (arrows and page keys scroll it)
+  [b]/[/b]  filter the log (lines containing a word; empty shows all)
   [b]?[/b]  this help
   Dimmed keys do not apply right now.
 
 [b]Panels[/b]
   GPU   memory per GPU (bar and history), utilisation,
         temperature, power; this process's torch memory
-  Job   stage, progress, pairs/s, ETA (--:-- until known),
-        batch size, out-of-memory back-offs, stalls
-  Log   the newest lines; the whole log is in the file
-        named under the panel
+  Job   stage, progress, pairs/s, speed in output frames
+        per second beside the output's rate, ETA (--:--
+        until known; time paused is left out), batch size,
+        out-of-memory back-offs, stalls
+  Log   the newest lines, checks on one line with short
+        hashes; the whole log is in the file named under it
   Watchdog  upload, checks k/K, countdown, dry-run
 
 If the terminal goes away (SSH drop), the job and the
