@@ -51,6 +51,9 @@ async def test_the_log_panel_shows_checks_on_one_line_the_summary_and_the_countd
         checks = [line for line in screen_text(app).splitlines() if "check passed" in line]
         assert len(checks) == 2 and all("…" in line or "(size" in line for line in checks)
         await pilot.press("x")
+        await pilot.pause(0.3)
+        watchdog_side = " ".join(line.split("││")[-1].strip("│ ") for line in screen_text(app).splitlines())
+        assert "countdown cancelled; the machine keeps running" in " ".join(watchdog_side.split())  # whole
     record = (tmp_path / "framedeck.log").read_text()
     assert "check passed 1/2" in record and "sha1 (computed)" in record  # the file keeps the full record
 

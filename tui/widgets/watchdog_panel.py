@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
@@ -69,7 +70,10 @@ class WatchdogPanel(Static):
         if v.sentinel:
             table.add_row("sentinel", v.sentinel)
         if v.message and v.countdown is None:  # during the countdown the note only repeats it
-            table.add_row("note", Text(v.message, style="dim"))
+            note = Text("note ", style="bold")
+            note.append(v.message, style="dim")
+            self.update(Group(table, note))  # the note wraps: it is shown whole
+            return
         self.update(table)
 
 
