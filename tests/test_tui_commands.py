@@ -69,6 +69,7 @@ def test_tui_headless_runs_the_whole_story(tmp_path: Path, capsys) -> None:
     assert json.loads(sentinel.read_text())["verification"]["passed"] == 2
     assert (uploads / out.name).read_bytes() == out.read_bytes()
     assert f"sentinel: {sentinel}" in printed and f"log:      {out}.framedeck.log" in printed
+    assert " progress pairs " in Path(f"{out}.framedeck.log").read_text()  # the log file says how far it got
 
 
 def test_tui_headless_failure_exits_with_the_errors_code(tmp_path: Path, capsys) -> None:

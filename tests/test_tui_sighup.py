@@ -233,3 +233,25 @@ def test_sigterm_to_the_console_aborts_cleanly_and_restores_the_terminal(tmp_pat
     assert not list(tmp_path.glob(".out.partial-*")), list(tmp_path.iterdir())
     tail = bytes(screen[-4000:])
     assert b"\x1b[?1049l" in tail  # the alternate screen was left: the terminal is restored
+
+
+def test_sigterm_to_the_headless_console_aborts_cleanly(tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "clip.mp4", 96, 54, 24, 4.0, audio=False)
+    output, log = tmp_path / "out.mp4", tmp_path / "console.log"
+    env = {**os.environ, "FRAMEDECK_INJECT": "hang@pair=20,seconds=30"}
+    command = [
+        sys.executable, "-m", "tui.cli", "tui", str(clip), "-o", str(output), "--model", "blend",
+        "--headless", "--log-file", str(log), "--stall-timeout", "600",
+    ]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+    try:
+        wait_until(lambda: log.exists() and "stage interpolating" in log.read_text(), 120, "the job", proc)
+        proc.send_signal(signal.SIGTERM)
+        printed = proc.communicate(timeout=120)[0].decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 143, printed
+    assert "ended by SIGTERM" in log.read_text()
+    assert not output.exists() and not list(tmp_path.glob(".out.partial-*"))
