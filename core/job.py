@@ -186,7 +186,9 @@ class _Job:
         self.log("info", why)
         runner.use(frame_path, Transfers(device))
         self.pairs_done = self.start.pair
-        self.rate = RateEstimator(max(0, self.total_pairs - self.start.pair), clock=self.clock)
+        self.rate = RateEstimator(  # the work left, timed without pauses
+            max(0, self.total_pairs - self.start.pair), clock=self.control.working_clock
+        )
         self.last_stage_event = self.clock()
         if self.start.scene is not None:
             self.detector.recent.extend(self.start.scene)

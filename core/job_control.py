@@ -51,6 +51,7 @@ class JobControl:
         self.last_progress = clock()
         self.stall_error: StallError | None = None
         self.stall_reported = False
+        self.paused_seconds = 0.0  # time held by pause, left out of rate, ETA and elapsed
 
     def log(self, level: str, message: str) -> None:
         self.emit(LogRecord(level, message))
@@ -61,15 +62,27 @@ class JobControl:
     # -- between batches --------------------------------------------------------------------
 
     def check(self) -> None:
-        """Honour abort and pause; called between batches."""
-        while True:
-            self.raise_if_stalled()
-            if self.cancel.is_set():
-                raise JobAborted(self.aborted_message)
-            if not self.pause.is_set():
-                return
-            self.sleep(0.05)
-            self.last_progress = self.clock()  # a paused job is not stalled
+        """Honour abort and pause; called between batches. Time spent paused is added to
+        ``paused_seconds`` (the rate, the ETA and the elapsed time leave it out)."""
+        paused_at = None
+        try:
+            while True:
+                self.raise_if_stalled()
+                if self.cancel.is_set():
+                    raise JobAborted(self.aborted_message)
+                if not self.pause.is_set():
+                    return
+                if paused_at is None:
+                    paused_at = self.clock()
+                self.sleep(0.05)
+                self.last_progress = self.clock()  # a paused job is not stalled
+        finally:
+            if paused_at is not None:
+                self.paused_seconds += self.clock() - paused_at
+
+    def working_clock(self) -> float:
+        """The job's clock without the time it spent paused."""
+        return self.clock() - self.paused_seconds
 
     def raise_if_stalled(self) -> None:
         """Raise the stall error once the stall monitor has given up on the job."""

@@ -443,3 +443,37 @@ def test_rife_frames_named_by_index_give_the_frames_compared_by_content(tmp_path
     assert len(outs[0][0]) == 27 and outs[0][1] == outs[1][1]
     assert all(np.array_equal(a, b) for a, b in zip(outs[0][0], outs[1][0], strict=True))
     assert encoded[0] == encoded[1] == 9  # every frame prepared once either way
+
+
+def test_a_pause_freezes_rate_eta_and_elapsed_and_they_resume_without_a_jump(tmp_path):
+    """Fake clock: every pair takes 0.5 s; a 25 s pause after pair 20 must not show in the
+    rate, the ETA or the elapsed time of the pairs after it."""
+    src = write_frames(tmp_path / "in.mkv", moving_frames(41))
+    pause = threading.Event()
+    now = [0.0]
+    paused_from = [0.0]
+    pairs: list[PairDone] = []
+
+    def on_event(event):
+        if isinstance(event, PairDone):
+            pairs.append(event)
+            now[0] += 0.5  # the next pair takes half a second
+            if event.index == 20:
+                pause.set()
+                paused_from[0] = now[0]
+
+    def fake_sleep(seconds):
+        now[0] += seconds
+        if now[0] - paused_from[0] >= 25.0:
+            pause.clear()
+
+    run_job(
+        src, tmp_path / "o.mkv", blend_options(batch=1), on_event=on_event, pause=pause,
+        clock=lambda: now[0], sleep=fake_sleep,
+    )
+    before, after = pairs[20], pairs[21]
+    assert now[0] >= 40 * 0.5 + 25  # the pause really took fake time
+    assert after.elapsed - before.elapsed == pytest.approx(0.5)  # no jump in elapsed
+    assert after.pairs_per_second == pytest.approx(2.0, rel=0.05)
+    assert after.eta_seconds == pytest.approx(before.eta_seconds - 0.5, abs=0.3)
+    assert pairs[-1].eta_seconds == pytest.approx(0.0, abs=0.6)

@@ -78,8 +78,11 @@ async def test_pause_holds_the_job_and_resume_continues(tmp_path: Path) -> None:
         await wait_for(pilot, lambda: job.held.is_set())
         assert job.emitted_pairs == 0
         assert "PAUSED" in screen_text(app)
+        assert "p Resume" in screen_text(app) and "p Pause" not in screen_text(app)  # the footer follows
         await pilot.press("p")
         assert not app.session.pause.is_set() and not app.job.paused
+        await pilot.pause(0.05)
+        assert "p Pause" in screen_text(app) and "p Resume" not in screen_text(app)
         await wait_for(pilot, lambda: app.summary is not None)
         assert app.job.done == 5 and app.summary.error is None
     log = (tmp_path / "framedeck.log").read_text()

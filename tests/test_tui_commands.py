@@ -69,13 +69,15 @@ def test_tui_headless_runs_the_whole_story(tmp_path: Path, capsys) -> None:
     assert json.loads(sentinel.read_text())["verification"]["passed"] == 2
     assert (uploads / out.name).read_bytes() == out.read_bytes()
     assert f"sentinel: {sentinel}" in printed and f"log:      {out}.framedeck.log" in printed
+    assert " progress pairs " in Path(f"{out}.framedeck.log").read_text()  # the log file says how far it got
 
 
 def test_tui_headless_failure_exits_with_the_errors_code(tmp_path: Path, capsys) -> None:
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"this is not a video at all")
     code = main(["tui", str(bad), "-o", str(tmp_path / "o.mp4"), "--headless"])
-    printed = capsys.readouterr().out
+    printed = capsys.readouterr().err  # refused before the session starts (no log file either)
     assert code == 2  # InputError
     assert printed.startswith("framedeck: ") and "Traceback" not in printed
+    assert not (tmp_path / "o.mp4.framedeck.log").exists()
     assert not (tmp_path / "o.mp4").exists()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from core.events import JobFailed, LogRecord, OomBackoff, PairDone, Stage, StageChanged, Stalled
 from core.telemetry import NVML_UNAVAILABLE, GpuTelemetry, TorchMemory
 from tests.fake_nvml import GIB, FakeNvml, MissingNvml
@@ -132,3 +134,14 @@ def test_seconds_text_truncates_and_shows_a_dash_when_unknown() -> None:
     assert seconds_text(None) == "-"
     assert seconds_text(59.9) == "0:59"  # whole seconds gone: a countdown never jumps ahead
     assert seconds_text(3725.7) == "1:02:05"
+
+
+def test_job_panel_speed_is_output_frames_per_second_beside_the_target_rate() -> None:
+    from core.events import JobStarted, PairDone
+    from tui.widgets.job_panel import JobState
+
+    state = JobState()
+    state.apply(JobStarted("in.mp4", "out.mp4", 64, 36, 24.0, 48.0, 95, 191, "blend", "cpu", "fp32", 4, "libx264"))
+    state.apply(PairDone(39, 95, 0.37, 80, True, 2.69, 20.4, 14.0))
+    assert state.frames_per_second == pytest.approx(2.69 * 191 / 95)
+    assert state.output_fps == 48.0  # the target, shown apart and labelled as the output's rate

@@ -118,5 +118,6 @@ async def test_console_snapshot(frozen, size: tuple[int, int], env: dict[str, st
     check_snapshot(name, svg, text)
     # What the snapshot must show, whatever the styling: the facts a glance is for.
     assert "DRY RUN" in text and "5/8" in text and "ETA 0:02" in text
+    assert "speed    4.5 fps  (output 50 fps)" in text  # processing speed, the target apart
     assert "76.9 GiB/80.0 GiB" in text and "OOM back-offs 1" in text
     assert ("not in tmux/screen" in text) == (env is NO_TMUX_ENV)

@@ -11,6 +11,7 @@ from tests.tui_pilot import binding_state, make_app, make_session, screen_text, 
 from tui.commands.console import build_link
 from tui.screens.confirm import ConfirmScreen
 from tui.watchdog_link import WatchdogLink
+from tui.widgets.log_panel import LogPanel
 
 
 class ManualClock:
@@ -66,6 +67,10 @@ async def test_countdown_cancelled_keeps_the_machine_and_s_stops_later(tmp_path:
         await wait_for(pilot, lambda: link.view().state == "countdown")
         await pilot.pause(0.2)
         assert "x cancels" in screen_text(app), screen_text(app)
+        assert "stop in 30 s (x cancels)" in screen_text(app)  # one figure: no 0:29 beside "30 s"
+        assert "note    stopping in" not in screen_text(app)  # the panel has no second figure
+        shown = [r.message for r in app.query_one(LogPanel).records]
+        assert "watchdog countdown: stopping in 30 s unless cancelled" in shown  # the log panel says it began
         assert binding_state(app, "cancel_countdown") is True
         assert binding_state(app, "stop_now") is True
         await pilot.press("x")

@@ -23,7 +23,7 @@ from textual.timer import Timer
 from textual.widgets import Footer
 from textual.worker import Worker
 
-from core.errors import FramedeckError
+from core.errors import FramedeckError, JobAborted
 from core.events import JobStarted, LogRecord, ModelChosen, PairDone
 from monitor.events import (
     CountdownTick,
@@ -36,10 +36,16 @@ from monitor.events import (
 from session.clips import ClipChanged, ClipState, QueueClosed
 from session.estimate import queue_eta, stop_eta
 from session.lines import describe
-from tui.hangup import ignore_further_hangups, silence_terminal, terminal_gone
+from tui.hangup import (
+    ignore_further_hangups,
+    silence_terminal,
+    terminal_gone,
+    unblock_screen_writer,
+)
 from tui.messages import EventInbox, EventsWaiting, SessionEnded
 from tui.screens.confirm import ChoiceScreen, ConfirmScreen
 from tui.screens.help import HelpScreen
+from tui.screens.log_filter import LogFilterScreen
 from tui.screens.path_prompt import PathPrompt
 from tui.session import ConsoleSession, SessionSummary
 from tui.widgets.gpu_panel import GpuPanel, GpuSampled, GpuState
@@ -70,7 +76,9 @@ class FramedeckApp(App[SessionSummary]):
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
         Binding("a", "abort", "Abort"),
         Binding("p", "pause", "Pause"),
+        Binding("p", "resume", "Resume"),  # the footer shows the one that applies
         Binding("d", "toggle_dry_run", "Dry-run"),
+        Binding("d", "explain_dry_run", "Dry-run", show=False),  # d while dimmed: say why
         Binding("s", "stop_now", "Stop"),
         Binding("x", "cancel_countdown", "Cancel"),
         Binding("l", "focus_log", "Log"),
@@ -81,6 +89,7 @@ class FramedeckApp(App[SessionSummary]):
         Binding("k", "select_clip(-1)", "Select up", show=False),
         Binding("j", "select_clip(1)", "Select down", show=False),
         Binding("plus", "add_clip", "Add", show=False, key_display="+"),
+        Binding("slash", "filter_log", "Filter", key_display="/"),
         Binding("question_mark", "help", "Help", key_display="?"),
     ]
 
@@ -93,6 +102,7 @@ class FramedeckApp(App[SessionSummary]):
         env: Mapping[str, str] | None = None,
         job_name: str | None = None,
         handle_hangup: bool = False,
+        on_headless: Callable[[], None] | None = None,
     ) -> None:
         super().__init__()
         self.session = session
@@ -101,12 +111,15 @@ class FramedeckApp(App[SessionSummary]):
         self.env = dict(os.environ if env is None else env)
         self.job_name = job_name or f"{Path(session.input_path).name} -> {Path(session.output_path).name}"
         self.handle_hangup = handle_hangup
+        self.on_headless = on_headless  # called once the session goes on without the screen
+        self.terminated = False  # SIGTERM ended the session
         self.inbox = EventInbox(self.post_message)
         self.job = JobState()
         self.gpu = GpuState()
         self.link = session.link
         self.worker: Worker[SessionSummary] | None = None
         self.summary: SessionSummary | None = None
+        self._quit_question: ConfirmScreen | None = None  # up while it asks; gone once moot
         self.closing = False
         self._last_drain = 0.0
         self._drain_timer: Timer | None = None
@@ -150,6 +163,7 @@ class FramedeckApp(App[SessionSummary]):
                 self.set_interval(self.gpu_interval, self.sample_gpu)
         if self.handle_hangup:
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.hang_up)
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.terminate)
             self.set_interval(1.0, self._check_terminal)
 
     # -- workers -----------------------------------------------------------------------------
@@ -194,8 +208,8 @@ class FramedeckApp(App[SessionSummary]):
                 watchdog_changed = True
             if isinstance(event, LogRecord):
                 log.add(event)
-            elif isinstance(event, ClipChanged | QueueClosed) and (line := describe(event)) is not None:
-                log.add(LogRecord(*line, self.session.wall()))  # the queue's lines, as in the log file
+            elif (line := describe(event)) is not None:  # the lines the log file gets
+                log.add(LogRecord(line[0], line[1], self.session.wall()))
             if isinstance(event, JobStarted):
                 self.query_one(HeaderBar).set_device(event.device)
                 paused = self.job.paused
@@ -226,8 +240,15 @@ class FramedeckApp(App[SessionSummary]):
         self.summary = message.summary  # type: ignore[assignment]
         if self.showing:
             self.refresh_bindings()
+            if self._quit_question is not None and self.screen is self._quit_question:
+                self._quit_question.dismiss(False)  # nothing is left to abort: the question is moot
             if not self.closing:
-                outcome = "failed" if self.summary.error else "finished"
+                if self.summary.error is None:
+                    outcome = "finished"
+                elif self.session.error_code == JobAborted.exit_code:
+                    outcome = "was aborted (nothing written to the output)"
+                else:
+                    outcome = "failed"
                 self.notify(f"The job {outcome} and the watchdog is done; q quits.", timeout=30)
 
     # -- keys ----------------------------------------------------------------------------------
@@ -250,12 +271,18 @@ class FramedeckApp(App[SessionSummary]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """None dims a key that does not apply now (it stays in the footer)."""
-        if self.closing and action not in ("quit", "help", "focus_log"):
+        if self.closing and action not in ("quit", "help", "focus_log", "filter_log"):
             return None
+        if action == "resume":  # shown instead of Pause while paused
+            return bool(self.job_active and self.session.pause.is_set())
+        if action == "pause" and self.job_active and self.session.pause.is_set():
+            return False
         if action in ("abort", "pause"):
             return True if self.job_active else None
         if action == "toggle_dry_run":
             return True if self.link is not None and self.link.view().can_toggle_dry_run else None
+        if action == "explain_dry_run":
+            return self.link is not None and not self.link.view().can_toggle_dry_run
         if action == "stop_now":
             return True if self.link is not None and self.link.view().can_stop_now else None
         if action == "cancel_countdown":
@@ -269,14 +296,15 @@ class FramedeckApp(App[SessionSummary]):
             return
         if self.job_active or self.watchdog_busy:
             what = "the job" if self.job_active else f"the watchdog ({self.link.view().state})"  # type: ignore[union-attr]
-            self.push_screen(
-                ConfirmScreen(f"Quit? This aborts {what} and keeps the machine running.", "Quit", "Stay"),
-                self._quit_confirmed,
+            self._quit_question = ConfirmScreen(
+                f"Quit? This aborts {what} and keeps the machine running.", "Quit", "Stay"
             )
+            self.push_screen(self._quit_question, self._quit_confirmed)
             return
         await self.shut_down()
 
     async def _quit_confirmed(self, yes: bool | None) -> None:
+        self._quit_question = None
         if yes:
             await self.shut_down()
 
@@ -332,6 +360,11 @@ class FramedeckApp(App[SessionSummary]):
             self.session.note("info", "paused between batches (p resumes)")
         self.job.paused = self.session.pause.is_set()
         self.query_one(JobPanel).show()
+        self.refresh_bindings()
+
+    def action_resume(self) -> None:
+        if self.job_active and self.session.pause.is_set():
+            self.action_pause()
 
     def action_toggle_dry_run(self) -> None:
         if self.link is None:
@@ -347,6 +380,19 @@ class FramedeckApp(App[SessionSummary]):
             )
         else:
             self._set_dry_run(True)
+
+    def action_explain_dry_run(self) -> None:
+        """d pressed while the dry-run key is dimmed: one sentence on why it cannot change."""
+        if self.link is None:
+            return
+        view = self.link.view()
+        if view.dry_run and not view.live_allowed:
+            why = f"Dry-run stays on: {self.link.live_refusal.rstrip('.')}."
+        elif view.finished:
+            why = "The watchdog has finished; dry-run no longer matters."
+        else:
+            why = "The stop has begun; dry-run can no longer change."
+        self.notify(why, severity="warning")
 
     def _live_confirmed(self, yes: bool | None) -> None:
         if yes:
@@ -377,6 +423,15 @@ class FramedeckApp(App[SessionSummary]):
 
     def action_focus_log(self) -> None:
         self.query_one(LogPanel).focus()
+
+    def action_filter_log(self) -> None:
+        log = self.query_one(LogPanel)
+
+        def apply(text: str | None) -> None:
+            if text is not None:
+                log.set_filter(text)
+
+        self.push_screen(LogFilterScreen(log.filter), apply)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
@@ -489,9 +544,7 @@ class FramedeckApp(App[SessionSummary]):
     def on_unmount(self) -> None:
         """However the app ends (except a hang-up), the job and the watchdog driver end too."""
         if self.handle_hangup and not self.closing and not self.session.detached and terminal_gone(0):
-            silence_terminal()  # the app failed because the terminal vanished: a hang-up too
-            ignore_further_hangups()
-            self.session.detach()
+            self._go_headless()  # the app failed because the terminal vanished: a hang-up too
         if not self.session.detached:
             self.session.cancel.set()
             self.session.pause.clear()
@@ -503,11 +556,26 @@ class FramedeckApp(App[SessionSummary]):
         """SIGHUP: leave the screen, keep the job and the watchdog running headless."""
         if self.session.detached:
             return
-        silence_terminal()
-        ignore_further_hangups()
-        self.session.detach()
+        self._go_headless()
         self.closing = True
         self.exit(self.session.summary())
+
+    def _go_headless(self) -> None:
+        silence_terminal()
+        ignore_further_hangups()
+        unblock_screen_writer(self._driver)
+        self.session.detach()
+        if self.on_headless is not None:
+            self.on_headless()
+
+    def terminate(self) -> None:
+        """SIGTERM: end like an abort (job cancelled, watchdog abandoned, machine kept), then leave
+        the screen so the terminal is restored."""
+        if self.terminated:
+            return
+        self.terminated = True
+        self.session.note("warning", "SIGTERM: aborting the job and the watchdog; nothing is stopped")
+        self.run_worker(self.shut_down(), group="quit", exclusive=True)
 
     def _check_terminal(self) -> None:
         """The terminal can vanish without a SIGHUP reaching us; treat that as a hang-up."""

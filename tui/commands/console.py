@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, TextIO
 from core.errors import InputError
 from core.options import JobOptions
 from tui.commands.job_args import add_job_arguments, job_options_from_args, plan_session
+from tui.commands.preflight import check_console_paths
 from tui.commands.watchdog_args import add_watchdog_arguments
+from tui.progress_log import ProgressLog
 
 if TYPE_CHECKING:
     from tui.session import ConsoleSession, SessionSummary
@@ -119,15 +121,21 @@ def handle_tui(args: argparse.Namespace) -> int:
     plan = plan_session(args, options)
     queue, planned = plan.queue, plan.clips
     output = Path(args.output)
-    sentinel = output / "stop-sentinel.json" if queue else Path(f"{output}.stop-sentinel.json")
-    log_file = output / "framedeck.log" if queue else Path(f"{output}.framedeck.log")
+    log_path = Path(args.log_file or (output / "framedeck.log" if queue else f"{output}.framedeck.log")).absolute()
+    sentinel = Path(args.sentinel or (output / "stop-sentinel.json" if queue else f"{output}.stop-sentinel.json"))
+    # one clip is checked whole before the screen opens; in a queue a bad clip fails alone
+    single = planned[0] if not queue else None
+    check_console_paths(
+        Path(single[0]) if single else None, Path(single[1]) if single else None, options,
+        log_path=log_path, sentinel=sentinel if args.upload else None,
+    )
     link = None
     if args.upload:
         link = build_link(
             args.upload,
             shutdown=args.shutdown,
             dry_run=args.dry_run,
-            sentinel=Path(args.sentinel) if args.sentinel else sentinel,
+            sentinel=sentinel,
             confirm=args.confirm,
             check_interval=args.check_interval,
             countdown=args.countdown,
@@ -140,7 +148,7 @@ def handle_tui(args: argparse.Namespace) -> int:
         str(first[0]),
         str(first[1]),
         options,
-        log_path=Path(args.log_file or log_file).absolute(),
+        log_path=log_path,
         link=link,
         job_kwargs={"keep": args.keep, "restart": args.restart},
         clips=[(str(a), str(b)) for a, b in planned],
@@ -226,46 +234,109 @@ def run_console(
 ) -> int:
     """The screen when there is a terminal, else plain lines; then the summary and the exit code."""
     out = out or sys.stdout
+    progress = ProgressLog(session.log_file.write, Path(session.output_path))
+    session.subscribe(progress)
+    terminated = threading.Event()
     if headless or not (sys.stdin.isatty() and sys.stdout.isatty()):
-        summary = run_headless(session, out)
+        summary = run_headless(session, out, terminated)
     else:
-        summary = run_screen(session, job_name)
+        summary = run_screen(session, job_name, progress, terminated)
+    if terminated.is_set():
+        session.note("warning", "ended by SIGTERM: the job was aborted and nothing was stopped")
     session.close()
     _print_summary(summary, out)
-    return exit_code(session, summary)
+    return EXIT_TERMINATED if terminated.is_set() else exit_code(session, summary)
 
 
-def run_screen(session: ConsoleSession, job_name: str | None) -> SessionSummary:
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process ended by it
+
+
+def run_screen(
+    session: ConsoleSession,
+    job_name: str | None,
+    progress: ProgressLog | None = None,
+    terminated: threading.Event | None = None,
+) -> SessionSummary:
     from core.telemetry import GpuTelemetry, torch_memory_reader
     from tui.app import FramedeckApp
+    from tui.hangup import exit_when_done
     from tui.widgets.gpu_panel import sampler_for
+
+    terminated = terminated or threading.Event()
+
+    def on_headless() -> None:
+        """The terminal went away: keep logging progress, and make sure the process ends."""
+        if progress is not None:
+            session.subscribe(progress)
+
+        def finish() -> int:
+            session.note("warning", "the screen did not let go after the session ended; exiting")
+            session.close()
+            return EXIT_TERMINATED if terminated.is_set() else exit_code(session, session.summary())
+
+        exit_when_done(session.done, finish)
 
     telemetry = GpuTelemetry()
     torch_reader = torch_memory_reader(session.options.device)  # the job's GPU, not device 0
-    app = FramedeckApp(session, sampler=sampler_for(telemetry, torch_reader), job_name=job_name, handle_hangup=True)
+    app = FramedeckApp(
+        session,
+        sampler=sampler_for(telemetry, torch_reader),
+        job_name=job_name,
+        handle_hangup=True,
+        on_headless=on_headless,
+    )
     try:
         app.run()
+        if app.terminated:
+            terminated.set()
         if session.detached:  # the terminal went away: finish the job and the watchdog headless
-            _wait_headless(session)
+            _wait_headless(session, terminated)
     finally:
         telemetry.close()
     return session.summary()
 
 
-def _wait_headless(session: ConsoleSession) -> None:
-    """Wait for the session; Ctrl-C (a terminal came back) aborts the job and the stop."""
+def _abort_session(session: ConsoleSession) -> None:
+    """Cancel the job and stop driving the watchdog (the machine keeps running)."""
+    session.cancel.set()
+    session.pause.clear()
+    session.quit.set()
+    if session.link is not None:
+        session.link.abandon()
+
+
+def _on_sigterm(session: ConsoleSession, terminated: threading.Event, out: TextIO | None = None):
+    """A SIGTERM handler that ends the session like an abort (nothing half-written is left)."""
+
+    def handler(signum: int, frame: object) -> None:
+        if terminated.is_set():
+            return
+        terminated.set()  # no log line here: the main thread may hold the log file's lock
+        if out is not None:
+            with contextlib.suppress(OSError):
+                print("\nSIGTERM: aborting: the job stops after the current batch, nothing is stopped", file=out, flush=True)
+        _abort_session(session)
+
+    return handler
+
+
+def _wait_headless(session: ConsoleSession, terminated: threading.Event) -> None:
+    """Wait for the session; Ctrl-C (a terminal came back) or SIGTERM aborts the job and the stop."""
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm(session, terminated))
     try:
         while not session.done.wait(0.5):
             pass
     except KeyboardInterrupt:
-        session.cancel.set()
-        session.quit.set()
-        if session.link is not None:
-            session.link.abandon()
+        _abort_session(session)
         session.done.wait()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
-def run_headless(session: ConsoleSession, out: TextIO) -> SessionSummary:
+def run_headless(session: ConsoleSession, out: TextIO, terminated: threading.Event | None = None) -> SessionSummary:
     """Plain progress lines; the first Ctrl-C aborts the job and cancels the watchdog."""
     from monitor.watch_printer import WatchPrinter
     from tui.commands.run import ProgressPrinter
@@ -293,12 +364,14 @@ def run_headless(session: ConsoleSession, out: TextIO) -> SessionSummary:
 
         previous = signal.signal(signal.SIGINT, on_sigint)
         hangup = signal.signal(signal.SIGHUP, _on_hangup_headless)
+        term = signal.signal(signal.SIGTERM, _on_sigterm(session, terminated or threading.Event(), out))
     try:
         return session.run()
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
             signal.signal(signal.SIGHUP, hangup)
+            signal.signal(signal.SIGTERM, term)
 
 
 def _on_hangup_headless(signum: int, frame: object) -> None:

@@ -19,6 +19,7 @@ HELP_TEXT = """\
   [b]s[/b]  stop the machine now, once the upload is verified (asks)
   [b]x[/b]  cancel the stop countdown
   [b]l[/b]  focus the log (arrows and page keys scroll it)
+  [b]/[/b]  filter the log (lines containing a word; empty shows all)
   [b]?[/b]  this help
   Queue (several clips):  [b]j[/b]/[b]k[/b] select a clip  [b]n[/b] skip the running clip
   (asks)  [b]r[/b] retry a failed clip  [b][[/b] / [b]][/b] move a waiting clip up / down
@@ -28,10 +29,12 @@ HELP_TEXT = """\
 [b]Panels[/b]
   GPU   memory per GPU (bar and history), utilisation,
         temperature, power; this process's torch memory
-  Job   stage, progress, pairs/s, ETA (--:-- until known),
-        batch size, out-of-memory back-offs, stalls
-  Log   the newest lines; the whole log is in the file
-        named under the panel
+  Job   stage, progress, pairs/s, speed in output frames
+        per second beside the output's rate, ETA (--:--
+        until known; time paused is left out), batch size,
+        out-of-memory back-offs, stalls
+  Log   the newest lines, checks on one line with short
+        hashes; the whole log is in the file named under it
   Watchdog  upload, checks k/K, countdown, dry-run
   Queue every clip: state, frames, size, time; the whole
         queue's ETA and when the machine should stop

@@ -1,4 +1,5 @@
-"""The job panel: stage, progress, rate, ETA, batch, OOM back-offs, stall warning."""
+"""The job panel: stage, progress, speed (output frames and pairs per second) beside the
+output rate, elapsed and ETA (both left frozen while paused), batch, OOM back-offs, stalls."""
 
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ class JobState:
     total: int = 0
     last_pair_seconds: float | None = None
     pairs_per_second: float | None = None
-    output_fps: float | None = None
+    output_fps: float | None = None  # the target rate of the output video
+    frames_per_pair: float | None = None  # output frames made per input pair
     elapsed: float | None = None
     eta: float | None = None
     batch: int | None = None
@@ -54,6 +56,8 @@ class JobState:
         elif isinstance(event, JobStarted):
             self.total = event.total_pairs
             self.output_fps = event.output_fps
+            if event.total_pairs:
+                self.frames_per_pair = event.total_output_frames / event.total_pairs
             self.batch = event.batch
         elif isinstance(event, PairDone):
             self.done = event.index + 1 if event.index + 1 > self.done else self.done
@@ -85,6 +89,13 @@ class JobState:
     def active(self) -> bool:
         return not (self.finished or self.failed)
 
+    @property
+    def frames_per_second(self) -> float | None:
+        """Processing speed in output frames per second (not the output's frame rate)."""
+        if not self.pairs_per_second or not self.frames_per_pair:
+            return None
+        return self.pairs_per_second * self.frames_per_pair
+
 
 class JobPanel(Static):
     """Renders a :class:`JobState`."""
@@ -115,11 +126,14 @@ class JobPanel(Static):
         progress.append(pct)
         table.add_row("progress", progress)
         last = f"{s.last_pair_seconds:.2f} s" if s.last_pair_seconds is not None else "-"
-        table.add_row("pairs", f"{s.done}/{s.total or '?'}  last {last}")
-        rate = f"{s.pairs_per_second:.2f} pairs/s" if s.pairs_per_second else "- pairs/s"
-        fps = f"{s.output_fps:.2f} fps" if s.output_fps else "- fps"
-        table.add_row("rate", f"{rate}  {fps}")
-        table.add_row("time", f"elapsed {seconds_text(s.elapsed)}  ETA {format_eta(s.eta)}")
+        per_second = f"{s.pairs_per_second:.2f}/s" if s.pairs_per_second else "-/s"
+        table.add_row("pairs", f"{s.done}/{s.total or '?'}  {per_second}  last {last}")
+        speed = f"{s.frames_per_second:.1f} fps" if s.frames_per_second else "- fps"
+        target = f"  (output {s.output_fps:g} fps)" if s.output_fps else ""
+        frozen = s.paused and s.active
+        table.add_row("speed", Text(speed + target, style="dim" if frozen else ""))
+        times = f"elapsed {seconds_text(s.elapsed)}  ETA {format_eta(s.eta)}"
+        table.add_row("time", Text(times + ("  held" if frozen else ""), style="dim" if frozen else ""))
         backoffs = Text(f"OOM back-offs {s.oom_backoffs}", style="yellow" if s.oom_backoffs else "")
         table.add_row("batch", Text(f"{s.batch or '-'}  ").append_text(backoffs))
         if s.stalled:

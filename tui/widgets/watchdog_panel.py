@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
 from tui.watchdog_link import WatchdogView
-from tui.widgets.bars import bar, human_bytes, seconds_text
+from tui.widgets.bars import bar, human_bytes
 
 STATE_STYLES = {"failed": "bold red", "stopped": "bold green", "verified": "green", "cancelled": "yellow"}
 
@@ -54,7 +57,7 @@ class WatchdogPanel(Static):
             check.append(f"  {v.last_check}", style="green" if v.last_check_ok else "red")
         table.add_row("checks", check)
         if v.countdown is not None:
-            table.add_row("stop in", Text(f"{seconds_text(v.countdown)} (x cancels)", style="bold yellow"))
+            table.add_row("stop in", Text(f"{countdown_text(v.countdown)} (x cancels)", style="bold yellow"))
         elif v.awaiting_confirm:
             table.add_row("stop", Text("press s to stop", style="yellow"))
         else:
@@ -66,6 +69,14 @@ class WatchdogPanel(Static):
         table.add_row("dry run", dry)
         if v.sentinel:
             table.add_row("sentinel", v.sentinel)
-        if v.message:
-            table.add_row("note", Text(v.message, style="dim"))
+        if v.message and v.countdown is None:  # during the countdown the note only repeats it
+            note = Text("note ", style="bold")
+            note.append(v.message, style="dim")
+            self.update(Group(table, note))  # the note wraps: it is shown whole
+            return
         self.update(table)
+
+
+def countdown_text(seconds: float) -> str:
+    """Whole seconds left, rounded up as the watchdog's own messages count them."""
+    return f"{math.ceil(seconds)} s"
