@@ -57,7 +57,8 @@ async def test_pause_resume_then_abort_a_real_job(tmp_path: Path) -> None:
         done_when_held = app.job.done
         await pilot.pause(0.3)
         assert app.job.done == done_when_held <= 7
-        assert app.job.paused and binding_state_is_enabled(app, "pause")
+        assert app.job.paused and binding_state_is_enabled(app, "resume")  # the footer says Resume
+        assert not binding_state_is_enabled(app, "pause")
         await pilot.press("p")
         await wait_for(pilot, lambda: app.job.done >= done_when_held + 30, limit=60)
         await pilot.press("a")

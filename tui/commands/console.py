@@ -123,12 +123,6 @@ def handle_tui(args: argparse.Namespace) -> int:
     output = Path(args.output)
     log_path = Path(args.log_file or (output / "framedeck.log" if queue else f"{output}.framedeck.log")).absolute()
     sentinel = Path(args.sentinel or (output / "stop-sentinel.json" if queue else f"{output}.stop-sentinel.json"))
-    # one clip is checked whole before the screen opens; in a queue a bad clip fails alone
-    single = planned[0] if not queue else None
-    check_console_paths(
-        Path(single[0]) if single else None, Path(single[1]) if single else None, options,
-        log_path=log_path, sentinel=sentinel if args.upload else None,
-    )
     link = None
     if args.upload:
         link = build_link(
@@ -143,6 +137,12 @@ def handle_tui(args: argparse.Namespace) -> int:
             env=os.environ,
             b2_key_file=args.b2_key_file,
         )
+    # one clip is checked whole before the screen opens; in a queue a bad clip fails alone
+    single = planned[0] if not queue else None
+    check_console_paths(
+        Path(single[0]) if single else None, Path(single[1]) if single else None, options,
+        log_path=log_path, sentinel=sentinel if args.upload else None,
+    )
     first = planned[0] if planned else (Path(args.watch_input), output)
     session = ConsoleSession(
         str(first[0]),
