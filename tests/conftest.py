@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +33,16 @@ def shared_path(relative: str) -> Path:
 def _private_model_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads or fills the user's model cache: ``--model auto`` finds it empty."""
     monkeypatch.setenv("FRAMEDECK_CACHE", str(tmp_path_factory.mktemp("model-cache")))
+
+
+@pytest.fixture(autouse=True)
+def _private_session_sockets(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Sessions started by a test listen in a folder of its own (short: a socket path has a
+    limit), never beside the user's real sessions."""
+    folder = Path(tempfile.mkdtemp(prefix="fd"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(folder))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

@@ -36,6 +36,7 @@ from monitor.events import (
 from session.clips import ClipChanged, ClipState, QueueClosed
 from session.estimate import queue_eta, stop_eta
 from session.lines import describe
+from session.remote.protocol import ControlApplied
 from tui.hangup import (
     ignore_further_hangups,
     silence_terminal,
@@ -60,7 +61,8 @@ DRAIN_INTERVAL = 0.1  # seconds: the screen follows the job at most ten times a 
 QUEUE_ACTIONS = ("skip_clip", "retry_clip", "move_clip", "select_clip", "add_clip")
 COMPACT_HEIGHT = 32  # below this many rows the Queue panel takes the GPU panel's place
 QUEUE_EVENTS = (ClipChanged, QueueClosed, PairDone)
-WATCH_EVENTS = (WatchStateChanged, UploadProgress, UploadFinished, VerificationCheck, CountdownTick, StopOutcome)
+WATCH_EVENTS = (WatchStateChanged, UploadProgress, UploadFinished, VerificationCheck, CountdownTick, StopOutcome,
+                ControlApplied)  # a key pressed on an attached console (framedeck attach)
 
 
 class FramedeckApp(App[SessionSummary]):
@@ -209,7 +211,7 @@ class FramedeckApp(App[SessionSummary]):
             if isinstance(event, LogRecord):
                 log.add(event)
             elif (line := describe(event)) is not None:  # the lines the log file gets
-                log.add(LogRecord(line[0], line[1], self.session.wall()))
+                log.add(LogRecord(line[0], line[1], self.session.event_time(event)))
             if isinstance(event, JobStarted):
                 self.query_one(HeaderBar).set_device(event.device)
                 paused = self.job.paused
@@ -219,6 +221,8 @@ class FramedeckApp(App[SessionSummary]):
                 self.query_one(HeaderBar).set_model(f"{event.title} {event.precision} ({event.reason})")
             queue_changed = queue_changed or isinstance(event, QUEUE_EVENTS)
             job_changed = self.job.apply(event) or job_changed
+        if self.job.paused != self.session.pause.is_set():  # paused or resumed on another console
+            self.job.paused, job_changed = self.session.pause.is_set(), True
         if job_changed:
             self.query_one(JobPanel).show()
         if watchdog_changed and self.link is not None:

@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "tui.commands.models",
     "tui.commands.watch",
     "tui.commands.console",
+    "tui.commands.attach",
 ]
 
 

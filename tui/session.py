@@ -118,6 +118,7 @@ class ConsoleSession:
         self.error_code = 0
         self.table: str | None = None
         self._listeners: list[Listener] = []
+        self._lasting: list[Listener] = []  # kept when the screen goes (the attach socket)
         self._listeners_lock = threading.Lock()
         self.engine = Session(
             options,
@@ -141,9 +142,10 @@ class ConsoleSession:
 
     # -- listeners and the log ---------------------------------------------------------------
 
-    def subscribe(self, listener: Listener) -> None:
+    def subscribe(self, listener: Listener, *, lasting: bool = False) -> None:
+        """Call ``listener`` with every event; a ``lasting`` one also after :meth:`detach`."""
         with self._listeners_lock:
-            self._listeners.append(listener)
+            (self._lasting if lasting else self._listeners).append(listener)
 
     def detach(self) -> None:
         """The screen is gone: stop calling listeners, keep running and logging."""
@@ -165,9 +167,13 @@ class ConsoleSession:
             when = event.time if isinstance(event, LogRecord) else None
             self.log_file.write(*line, when=when)
         with self._listeners_lock:
-            listeners = list(self._listeners)
+            listeners = self._listeners + self._lasting
         for listener in listeners:
             listener(event)
+
+    def event_time(self, event: object) -> float:
+        """When ``event`` happened, for its log line (a remote session's proxy says otherwise)."""
+        return self.wall()
 
     def note(self, level: str, message: str) -> None:
         """A console-side log line (a key pressed, a state reached)."""

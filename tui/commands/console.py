@@ -234,13 +234,20 @@ def run_console(
 ) -> int:
     """The screen when there is a terminal, else plain lines; then the summary and the exit code."""
     out = out or sys.stdout
+    from session.remote.server import listen
+
     progress = ProgressLog(session.log_file.write, Path(session.output_path))
     session.subscribe(progress)
     terminated = threading.Event()
-    if headless or not (sys.stdin.isatty() and sys.stdout.isatty()):
-        summary = run_headless(session, out, terminated)
-    else:
-        summary = run_screen(session, job_name, progress, terminated)
+    server = listen(session, job_name)  # framedeck attach / status, from any terminal
+    try:
+        if headless or not (sys.stdin.isatty() and sys.stdout.isatty()):
+            summary = run_headless(session, out, terminated)
+        else:
+            summary = run_screen(session, job_name, progress, terminated)
+    finally:
+        if server is not None:
+            server.close()
     if terminated.is_set():
         session.note("warning", "ended by SIGTERM: the job was aborted and nothing was stopped")
     session.close()

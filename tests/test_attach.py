@@ -1,0 +1,244 @@
+"""``framedeck attach`` and ``framedeck status``: a session seen from another process.
+
+A real ``framedeck tui --headless`` runs in a subprocess (held mid-job by an injected hang);
+the real console attaches through its socket in ``run_test`` and pauses, resumes and
+aborts it. In-process tests cover the socket's rules (another uid is refused, a dead
+session's socket is removed) and a remote key reaching the local console.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from core.errors import InputError
+from sample_media.generate import write_clip
+from session.remote.client import fetch_status
+from session.remote.paths import peer_uid, private_folder, socket_folder, socket_path
+from session.remote.server import SessionServer
+from tests.conftest import ROOT
+from tests.scripted_job import ScriptedJob
+from tests.tui_pilot import NO_TMUX_ENV, make_app, make_session, screen_text, wait_for
+from tui.attach_app import AttachApp
+from tui.cli import main
+from tui.remote_session import RemoteSession
+from tui.screens.confirm import ChoiceScreen
+from tui.widgets.log_panel import LogPanel
+
+pytestmark = pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="Unix sockets only")
+
+
+async def until(condition, limit: float, what: str, proc: subprocess.Popen | None = None) -> None:
+    """Poll ``condition`` without blocking the event loop; a safety net, not a timing assertion."""
+    end = time.monotonic() + limit
+    while not condition():
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the session exited early ({proc.returncode}) waiting for {what}")
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def log_text(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
+async def test_attach_pauses_resumes_and_aborts_a_headless_session(tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "clip.mp4", 96, 54, 24, 4.0, audio=False)  # 96 frames, 95 pairs
+    output, log = tmp_path / "out.mp4", tmp_path / "session.log"
+    env = {**os.environ, "FRAMEDECK_INJECT": "hang@pair=5,seconds=300"}  # held at pair 5 until aborted
+    command = [
+        sys.executable, "-m", "tui.cli", "tui", str(clip), "-o", str(output), "--model", "blend",
+        "--device", "cpu", "--batch", "1", "--headless", "--log-file", str(log), "--stall-timeout", "600",
+    ]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+    sock = socket_path(proc.pid)
+    watcher: RemoteSession | None = None
+    try:
+        await until(lambda: sock.exists() and "stage interpolating" in log_text(log), 120, "the job", proc)
+        assert stat.S_IMODE(sock.stat().st_mode) == 0o600
+        assert stat.S_IMODE(sock.parent.stat().st_mode) == 0o700
+
+        printed = subprocess.run(
+            [sys.executable, "-m", "tui.cli", "status", "--json"], capture_output=True, text=True,
+            cwd=ROOT, timeout=60, check=True,
+        ).stdout
+        status = json.loads(printed)
+        assert status["pid"] == proc.pid and status["running"] and not status["paused"]
+        assert status["stage"] == "interpolating" and status["pairs_total"] == 95
+        assert status["job"] == "clip.mp4 -> out.mp4" and status["watchdog"] is None
+
+        watcher = RemoteSession.open(str(proc.pid))  # a second console, reading the same state
+        threading.Thread(target=watcher.run, daemon=True).start()
+        session = RemoteSession.open(str(proc.pid))
+        app = AttachApp(session, env=NO_TMUX_ENV)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_for(pilot, lambda: app.job.stage == "interpolating" and app.job.total == 95)
+            history = [r.message for r in app.query_one(LogPanel).records]
+            assert any(m.startswith("stage interpolating") for m in history)  # the log so far
+            assert any(m.startswith("job ") for m in history)
+
+            await pilot.press("p")
+            await wait_for(pilot, lambda: "paused between batches (p resumes) (attached console)" in log_text(log))
+            await wait_for(pilot, lambda: app.job.paused and "PAUSED" in screen_text(app))
+            await until(lambda: watcher.pause.is_set(), 30, "the other console to see the pause")
+            assert fetch_status(sock)["paused"] is True
+
+            await pilot.press("p")  # the footer's Resume
+            await wait_for(pilot, lambda: "resumed (attached console)" in log_text(log))
+            await wait_for(pilot, lambda: not app.job.paused and not session.pause.is_set())
+            await until(lambda: not watcher.pause.is_set(), 30, "the other console to see the resume")
+
+            await pilot.press("a")
+            assert isinstance(app.screen, ChoiceScreen)  # asked here, on the console where a was pressed
+            assert watcher.job_running  # nothing happened before the answer
+            await pilot.press("y")  # abort, keep the progress
+            await wait_for(pilot, lambda: app.summary is not None, 120)
+            assert app.job.stage == "aborted"
+            assert "run the same command to resume" in (app.summary.error or "")  # kept
+            await pilot.press("q")
+            await wait_for(pilot, lambda: not app.is_running)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if watcher is not None:
+            watcher.close()
+    assert proc.returncode == 130, proc.stdout.read().decode()[-2000:] if proc.stdout else ""
+    text = log.read_text()
+    assert "abort requested from an attached console" in text
+    assert not output.exists()
+    assert not sock.exists()  # the session removed its socket when it ended
+    assert watcher.done.is_set() and not watcher.lost, (watcher.lost, watcher._state)
+    assert watcher.state_value("summary").error == app.summary.error
+
+
+async def test_q_detaches_and_leaves_the_session_running(tmp_path: Path) -> None:
+    job = ScriptedJob(pairs=3)
+    local = make_session(tmp_path, job)
+    server = SessionServer(local, tmp_path / "s.sock")
+    server.start()
+    worker = threading.Thread(target=local.run, daemon=True)
+    worker.start()
+    try:
+        session = RemoteSession.open(socket_file=str(tmp_path / "s.sock"))
+        app = AttachApp(session, env=NO_TMUX_ENV)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: app.job.stage == "interpolating")
+            await pilot.press("q")  # no question: detaching never stops anything
+            await wait_for(pilot, lambda: not app.is_running)
+        assert session.detached and not session.lost
+        assert not local.cancel.is_set() and not local.done.is_set()
+        job.release(3)
+        worker.join(30)
+        assert local.error is None and local.result is not None  # it finished on its own
+    finally:
+        local.cancel.set()
+        server.close()
+
+
+async def test_a_key_on_an_attached_console_reaches_the_local_console(tmp_path: Path) -> None:
+    job = ScriptedJob(pairs=4)
+    local = make_session(tmp_path, job)
+    app = make_app(local)
+    server = SessionServer(local, tmp_path / "s.sock")
+    server.start()
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: job.started.is_set())
+            remote = RemoteSession.open(socket_file=str(tmp_path / "s.sock"))
+            threading.Thread(target=remote.run, daemon=True).start()
+            remote.pause.set()
+            await wait_for(pilot, lambda: local.pause.is_set() and app.job.paused)
+            assert "PAUSED" in screen_text(app)
+            remote.pause.clear()
+            await wait_for(pilot, lambda: not app.job.paused)
+            job.release(4)
+            await wait_for(pilot, lambda: app.summary is not None)
+            await until(lambda: remote.done.is_set(), 30, "the attached console to see the end")
+            assert remote.state_value("summary").error is None
+            remote.close()
+            await pilot.press("q")
+    finally:
+        server.close()
+
+
+def test_another_users_connection_is_refused(tmp_path: Path) -> None:
+    session = make_session(tmp_path, ScriptedJob(pairs=2))
+    path = socket_folder() / "refuse.sock"
+    mine = SessionServer(session, path)  # the real SO_PEERCRED check lets this user in
+    mine.start()
+    try:
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        probe.connect(str(path))
+        assert peer_uid(probe) in (os.getuid(), None)
+        probe.close()
+        assert fetch_status(path)["pid"] == os.getpid()
+    finally:
+        mine.close()
+    other = SessionServer(session, path, peer_uid=lambda sock: os.getuid() + 1)  # as if uid+1 connected
+    other.start()
+    try:
+        with pytest.raises(InputError, match="refused this connection"):
+            fetch_status(path)
+        with pytest.raises(InputError, match="refused this connection"):
+            RemoteSession.open(socket_file=str(path))
+    finally:
+        other.close()
+    session.close()
+    assert f"refused a connection to the session's socket from uid {os.getuid() + 1}" in (
+        tmp_path / "framedeck.log"
+    ).read_text()
+    assert not path.exists()
+
+
+def test_a_dead_sessions_socket_is_removed_and_status_says_none_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    folder = private_folder(socket_folder())
+    stale = folder / "999999.sock"
+    dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    dead.bind(str(stale))  # what a killed session leaves: the file, nobody listening
+    dead.close()
+    assert stale.exists()
+    assert main(["status"]) == 2
+    assert not stale.exists()
+    err = capsys.readouterr().err
+    assert err.startswith("framedeck: No framedeck session is running") and err.count("\n") == 1
+    assert main(["attach", "4242"]) == 2
+    assert "No framedeck session with pid 4242 is running." in capsys.readouterr().err
+
+
+def test_status_text_says_job_progress_eta_watchdog_and_stop(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    job = ScriptedJob(pairs=8)
+    session = make_session(tmp_path, job)
+    server = SessionServer(session, socket_folder() / f"{os.getpid()}.sock")
+    server.start()
+    worker = threading.Thread(target=session.run, daemon=True)
+    worker.start()
+    try:
+        job.release(5)
+        deadline = time.monotonic() + 30
+        while job.emitted_pairs < 5 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert main(["status"]) == 0
+        text = capsys.readouterr().out
+        assert "job       in.mp4 -> out.mp4" in text
+        assert "progress  5/8 pairs (62%)  2.00 pairs/s" in text
+        assert "ETA 0:01" in text or "ETA 0:02" in text
+        assert "watchdog  none" in text
+        assert len(text.splitlines()) <= 12
+    finally:
+        session.cancel.set()
+        job.release(10)
+        worker.join(30)
+        server.close()

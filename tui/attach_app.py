@@ -1,0 +1,47 @@
+"""``framedeck attach``: the console of a session in another process.
+
+:class:`AttachApp` is :class:`tui.app.FramedeckApp` over a :class:`tui.remote_session.RemoteSession`:
+the same panels, log and keys. What differs is leaving: q (or closing this terminal)
+detaches and the session goes on; nothing here ever cancels it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import ClassVar
+
+from textual.binding import Binding, BindingType
+
+from tui.app import FramedeckApp
+
+
+class AttachApp(FramedeckApp):
+    """See the module docstring; ``session`` is a RemoteSession."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Detach"),
+    ]
+
+    async def action_quit(self) -> None:
+        """Detach at once: leaving never aborts anything, so there is nothing to confirm."""
+        await self.shut_down()
+
+    async def shut_down(self) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        self.refresh_bindings()
+        if not self.session.done.is_set():
+            self.session.detach()
+        await asyncio.get_running_loop().run_in_executor(None, self.session.done.wait)
+        self.exit(self.session.summary())
+
+    def on_unmount(self) -> None:
+        """However this console ends, the session is left running."""
+        if not self.session.done.is_set():
+            self.session.detach()
+
+    def hang_up(self) -> None:
+        self.session.detach()
+        self.closing = True
+        self.exit(self.session.summary())
