@@ -242,3 +242,103 @@ def test_status_text_says_job_progress_eta_watchdog_and_stop(tmp_path: Path, cap
         job.release(10)
         worker.join(30)
         server.close()
+
+
+async def test_watchdog_keys_from_an_attached_console(tmp_path: Path) -> None:
+    """d (asks, then goes live; d again back to dry run), x cancels the countdown, s stops:
+    each asked on the attached console and applied in the session's process."""
+    from tests.test_tui_watchdog import ManualClock, finished_job, link_for
+    from tui.screens.confirm import ConfirmScreen
+
+    clock = ManualClock()
+    link = link_for(tmp_path, clock, shutdown="command:true")
+    finished_job(tmp_path)  # the output file the watchdog uploads once the job ends
+    job = ScriptedJob(pairs=2)
+    local = make_session(tmp_path, job, link=link, sleep=clock.sleep)
+    server = SessionServer(local, tmp_path / "s.sock")
+    server.start()
+    worker = threading.Thread(target=local.run, daemon=True)
+    worker.start()
+    try:
+        session = RemoteSession.open(socket_file=str(tmp_path / "s.sock"))
+        app = AttachApp(session, env=NO_TMUX_ENV)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_for(pilot, lambda: job.started.is_set() and "DRY RUN" in screen_text(app))
+            await pilot.press("d")
+            assert isinstance(app.screen, ConfirmScreen)
+            await pilot.press("y")
+            await wait_for(pilot, lambda: link.watchdog.dry_run is False and "LIVE" in screen_text(app))
+            await pilot.press("d")  # back to a dry run: no question
+            await wait_for(pilot, lambda: link.watchdog.dry_run is True and "DRY RUN" in screen_text(app))
+            job.release(2)
+            await wait_for(pilot, lambda: app.countdown_active)
+            await pilot.press("x")
+            await wait_for(pilot, lambda: link.view().state == "verified" and not app.countdown_active)
+            await pilot.press("s")
+            assert isinstance(app.screen, ConfirmScreen)
+            await pilot.press("y")
+            await wait_for(pilot, lambda: app.summary is not None)
+            assert link.view().state == "stopped"
+            await pilot.press("q")
+    finally:
+        local.cancel.set()
+        worker.join(30)
+        server.close()
+    assert (tmp_path / "sentinel.json").exists()  # a dry run: the sentinel, nothing stopped
+    log = (tmp_path / "framedeck.log").read_text()
+    assert "LIVE STOP armed" in log and "dry run on" in log and "countdown cancelled" in log
+
+
+def test_framedeck_attach_in_a_terminal_q_detaches_and_a_closed_terminal_too(tmp_path: Path) -> None:
+    """The real command on a pty: q detaches (it says so), closing the terminal ends the attach
+    process; the session runs on through both."""
+    import pty
+
+    from tests.test_tui_sighup import drain, take_controlling_terminal, wait_until
+
+    clip = write_clip(tmp_path / "clip.mp4", 96, 54, 24, 4.0, audio=False)
+    log = tmp_path / "session.log"
+    env = {**os.environ, "FRAMEDECK_INJECT": "hang@pair=5,seconds=300"}
+    session = subprocess.Popen(
+        [sys.executable, "-m", "tui.cli", "tui", str(clip), "-o", str(tmp_path / "out.mp4"), "--model", "blend",
+         "--device", "cpu", "--headless", "--log-file", str(log), "--stall-timeout", "600"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT, env=env,
+    )
+    sock = socket_path(session.pid)
+    try:
+        wait_until(lambda: sock.exists() and "stage interpolating" in log_text(log), 120, "the job", session)
+        for leave in ("q", "close the terminal"):
+            master, slave = pty.openpty()
+            console = subprocess.Popen(
+                [sys.executable, "-m", "tui.cli", "attach", str(session.pid)], stdin=slave, stdout=slave,
+                stderr=slave, cwd=ROOT, env={**os.environ, "TERM": "xterm-256color"}, start_new_session=True,
+                preexec_fn=take_controlling_terminal,
+            )
+            os.close(slave)
+            screen = bytearray()
+            reader = threading.Thread(target=drain, args=(master, screen), daemon=True)
+            reader.start()
+            try:
+                wait_until(lambda s=screen: b"Detach" in s and b"interpolating" in s, 60, "the console", console)
+                if leave == "q":
+                    os.write(master, b"q")
+                    console.wait(timeout=60)
+                    reader.join(timeout=10)
+                    assert console.returncode == 0
+                    assert f"Detached; session {session.pid} goes on".encode() in bytes(screen[-3000:])
+                else:
+                    os.close(master)
+                    master = -1
+                    console.wait(timeout=60)  # it ends by itself
+            finally:
+                if console.poll() is None:
+                    console.kill()
+                    console.wait()
+                if master >= 0:
+                    os.close(master)
+            status = fetch_status(sock)
+            assert status["running"] and status["stage"] == "interpolating", status
+        assert "abort requested" not in log_text(log)
+    finally:
+        session.terminate()
+        session.wait(timeout=60)

@@ -13,6 +13,7 @@ from typing import ClassVar
 from textual.binding import Binding, BindingType
 
 from tui.app import FramedeckApp
+from tui.hangup import silence_terminal, unblock_screen_writer
 
 
 class AttachApp(FramedeckApp):
@@ -42,6 +43,11 @@ class AttachApp(FramedeckApp):
             self.session.detach()
 
     def hang_up(self) -> None:
+        """This terminal went away: detach, stop writing to it, end this process."""
+        if self.closing:
+            return
+        silence_terminal()
+        unblock_screen_writer(self._driver)
         self.session.detach()
         self.closing = True
         self.exit(self.session.summary())
