@@ -342,3 +342,34 @@ def test_framedeck_attach_in_a_terminal_q_detaches_and_a_closed_terminal_too(tmp
     finally:
         session.terminate()
         session.wait(timeout=60)
+
+
+def test_a_console_that_went_on_headless_can_still_be_attached(tmp_path: Path) -> None:
+    """``framedeck tui`` whose terminal closed (tmux kill-session) keeps its socket: status
+    sees it and an attached console's abort ends it."""
+    from tests.test_tui_sighup import start_console, wait_until
+
+    proc, master, _screen, _clip, output, log = start_console(tmp_path, [], "hang@pair=5,seconds=300")
+    sock = socket_path(proc.pid)
+    try:
+        wait_until(lambda: sock.exists() and "stage interpolating" in log_text(log), 120, "the job", proc)
+        os.close(master)  # the terminal is gone; the session goes on headless
+        master = -1
+        wait_until(lambda: "the terminal went away" in log_text(log), 60, "the hang-up", proc)
+        assert fetch_status(sock)["running"] is True
+        remote = RemoteSession.open(str(proc.pid))
+        threading.Thread(target=remote.run, daemon=True).start()
+        remote.discard_progress = True
+        remote.cancel.set()  # what the abort question's "discard" answer sends
+        proc.wait(timeout=120)
+        assert remote.done.wait(30) and not remote.lost
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if master >= 0:
+            os.close(master)
+    text = log.read_text()
+    assert proc.returncode == 130, text[-2000:]
+    assert "progress discarded" in text and not output.exists()
+    assert not sock.exists()

@@ -260,7 +260,11 @@ class RemoteSession:
                 if kind == "event":
                     self._event(message)
                 elif kind == "state":
-                    if self._apply_state(message):
+                    try:
+                        changed = self._apply_state(message)
+                    except (ValueError, ImportError, AttributeError):
+                        continue  # a state this version cannot read: the next one may do
+                    if changed:
                         self._deliver(ControlApplied("state", "session"))
                     if self.state_value("done"):
                         break

@@ -48,7 +48,10 @@ class Connection:
             return None
         if not line or not line.endswith(b"\n"):
             return None
-        message = load_line(line)
+        try:
+            message = load_line(line)
+        except ValueError:  # not our protocol: as good as closed
+            return None
         if message.get("type") == "refused":
             self.close()
             raise InputError(f"The session on {self.path} refused this connection: {message.get('message')}")
