@@ -31,6 +31,7 @@ from tests.scripted_job import ScriptedJob
 from tests.tui_pilot import NO_TMUX_ENV, make_app, make_session, screen_text, wait_for
 from tui.attach_app import AttachApp
 from tui.cli import main
+from tui.commands.attach import status_text
 from tui.remote_session import RemoteSession
 from tui.screens.confirm import ChoiceScreen
 from tui.widgets.log_panel import LogPanel
@@ -272,6 +273,10 @@ async def test_watchdog_keys_from_an_attached_console(tmp_path: Path) -> None:
             await wait_for(pilot, lambda: link.watchdog.dry_run is True and "DRY RUN" in screen_text(app))
             job.release(2)
             await wait_for(pilot, lambda: app.countdown_active)
+            status = fetch_status(tmp_path / "s.sock")
+            assert status["watchdog"]["state"] == "countdown" and status["stop_in_seconds"] == 30.0
+            text = status_text(status)
+            assert "watchdog  countdown, verified 2/2 (dry run) -> file://" in text and "stop in   about 0:30" in text
             await pilot.press("x")
             await wait_for(pilot, lambda: link.view().state == "verified" and not app.countdown_active)
             await pilot.press("s")
