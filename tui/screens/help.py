@@ -12,7 +12,8 @@ from textual.widgets import Static
 
 HELP_TEXT = """\
 [b]Keys[/b]
-  [b]q[/b] [b]ctrl+q[/b] [b]ctrl+c[/b]  quit (asks while the job or the watchdog is busy)
+  [b]q[/b] [b]ctrl+q[/b] [b]ctrl+c[/b]  quit (asks while the job or the watchdog is busy);
+     in [b]framedeck attach[/b]: detach, the session goes on
   [b]a[/b]  abort the job (asks)
   [b]p[/b]  pause / resume between batches
   [b]d[/b]  dry-run on / off (turning it off asks)
@@ -41,8 +42,9 @@ HELP_TEXT = """\
         (beside the job below 32 rows, else a row)
 
 If the terminal goes away (SSH drop), the job and the
-watchdog carry on and write to the log file. Run the
-console inside tmux or screen to come back to it.
+watchdog carry on and write to the log file. Come back
+to them with [b]framedeck attach[/b] from a new login
+([b]framedeck status[/b] prints where they stand).
 
 escape, q or ? closes this help."""
 
