@@ -49,10 +49,11 @@ class History:
 
     def __init__(self, limit: int = HISTORY) -> None:
         self.limit = limit
-        self._items: OrderedDict[object, tuple[object, float]] = OrderedDict()
+        self._items: OrderedDict[object, _Event] = OrderedDict()
         self._seq = 0
 
-    def add(self, event: object, when: float) -> None:
+    def add(self, item: _Event) -> None:
+        event = item.event
         if isinstance(event, LATEST_ONLY):
             key: object = type(event).__name__
         elif isinstance(event, ClipChanged):
@@ -61,12 +62,27 @@ class History:
             self._seq += 1
             key = self._seq
         self._items.pop(key, None)
-        self._items[key] = (event, when)
+        self._items[key] = item
         while len(self._items) > self.limit:
             self._items.popitem(last=False)
 
-    def items(self) -> list[tuple[object, float]]:
+    def items(self) -> list[_Event]:
         return list(self._items.values())
+
+
+class _Event:
+    """An event on its way to the consoles: encoded once, by the first writer that sends it."""
+
+    __slots__ = ("event", "line", "when")
+
+    def __init__(self, event: object, when: float) -> None:
+        self.event, self.when = event, when
+        self.line: bytes | None = None
+
+    def render(self) -> bytes:
+        if self.line is None:  # two writers may both encode it: the same bytes either way
+            self.line = dump_line({"type": "event", "time": self.when, "event": encode(self.event)})
+        return self.line
 
 
 class _Peer:
@@ -236,9 +252,8 @@ class SessionServer:
 
     def render(self, item: Any) -> bytes:
         """A queued item as a line: events are encoded here, on the peer's writer thread."""
-        if isinstance(item, tuple):
-            event, when = item
-            return dump_line({"type": "event", "time": when, "event": encode(event)})
+        if isinstance(item, _Event):
+            return item.render()
         if isinstance(item, bytes):
             return item
         return dump_line(item)
@@ -254,9 +269,9 @@ class SessionServer:
         elif isinstance(event, JobStarted):
             self._stage = "starting"
         when = getattr(event, "time", None)
-        item = (event, when if isinstance(when, (int, float)) else self.wall())
+        item = _Event(event, when if isinstance(when, (int, float)) else self.wall())
         with self._lock:
-            self.history.add(*item)
+            self.history.add(item)
             peers = [p for p in self._peers if p.attached]
         for peer in peers:
             peer.send(item)
