@@ -378,3 +378,25 @@ def test_a_console_that_went_on_headless_can_still_be_attached(tmp_path: Path) -
     assert proc.returncode == 130, text[-2000:]
     assert "progress discarded" in text and not output.exists()
     assert not sock.exists()
+
+
+async def test_attaching_to_a_session_that_has_ended_shows_how_it_ended(tmp_path: Path) -> None:
+    job = ScriptedJob(pairs=3, gated=False)
+    local = make_session(tmp_path, job)
+    server = SessionServer(local, tmp_path / "s.sock")
+    server.start()
+    local.run()  # over, but its screen (and so its socket) is still open
+    try:
+        session = RemoteSession.open(socket_file=str(tmp_path / "s.sock"))
+        app = AttachApp(session, env=NO_TMUX_ENV)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: app.summary is not None)
+            assert app.job.finished and app.job.done == 3 and app.job.stage == "done"
+            assert not app.job_active
+            notices = lambda: [n.message for n in app._notifications]  # noqa: E731
+            await wait_for(pilot, lambda: "The job finished and the watchdog is done; q quits." in notices())
+            await pilot.press("q")
+            await wait_for(pilot, lambda: not app.is_running)
+        assert app.return_value is not None and app.return_value.error is None
+    finally:
+        server.close()

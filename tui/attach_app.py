@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import ClassVar
 
+from textual import events
 from textual.binding import Binding, BindingType
 
 from tui.app import FramedeckApp
@@ -37,8 +38,10 @@ class AttachApp(FramedeckApp):
         await asyncio.get_running_loop().run_in_executor(None, self.session.done.wait)
         self.exit(self.session.summary())
 
-    def on_unmount(self) -> None:
-        """However this console ends, the session is left running."""
+    def on_unmount(self, event: events.Unmount) -> None:
+        """However this console ends, the session is left running (the base class's handler,
+        which cancels a local session, must not run)."""
+        event.prevent_default()
         if not self.session.done.is_set():
             self.session.detach()
 

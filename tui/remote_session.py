@@ -239,11 +239,15 @@ class RemoteSession:
 
     def _optimistic(self, name: str, **state: Any) -> None:
         """Send ``name`` and show its effect at once (the next state confirms it)."""
+        if self.detached or self.done.is_set():
+            return
         with self._state_lock:
             self._state.update(state)
         self.connection.send({"cmd": name})
 
     def _abort(self) -> None:
+        if self.detached or self.done.is_set():
+            return  # only a key answered on this console aborts, never this console ending
         self.connection.send({"cmd": "abort", "discard": self.discard_progress})
 
     # -- the connection -----------------------------------------------------------------------------
@@ -273,6 +277,8 @@ class RemoteSession:
                     if waiting is not None:
                         waiting[1].update(message)
                         waiting[0].set()
+                elif kind == "replayed" and self.state_value("done"):
+                    break  # attached to a session that had already ended: its history is shown
                 elif kind == "bye":
                     break
             return self.summary()

@@ -6,7 +6,8 @@ lists become lists (decoded back to tuples: events are frozen). Decoding imports
 module only from the packages below, so a line can name nothing else.
 
 Client -> server: ``{"cmd": NAME, "id": N, ...}``. Server -> client: ``hello``, ``state``,
-``event``, ``reply``, ``status``, ``refused`` and ``bye`` (see :mod:`session.remote.server`).
+``event`` (the history, then ``replayed``, then live ones), ``reply``, ``status``,
+``refused`` and ``bye`` (see :mod:`session.remote.server`).
 """
 
 from __future__ import annotations

@@ -318,6 +318,7 @@ class SessionServer:
                 peer.send(state)
                 for item in self.history.items():
                     peer.send(item)
+                peer.send({"type": "replayed"})  # the history is out: live from here
                 peer.attached = True
                 self._peers.append(peer)
             return
