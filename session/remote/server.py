@@ -25,64 +25,19 @@ import queue
 import socket
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from core.errors import FramedeckError
-from core.events import JobStarted, PairDone, StageChanged, StageTimes
-from monitor.events import CountdownTick, UploadProgress
-from session.clips import ClipChanged, ClipState
-from session.estimate import queue_eta, stop_eta
+from core.events import JobStarted, StageChanged
+from session.remote.commands import apply_command
+from session.remote.history import HISTORY, LATEST_ONLY, History, SentEvent
 from session.remote.paths import live_sessions, peer_uid, private_folder, socket_path
 from session.remote.protocol import MAX_LINE, ControlApplied, dump_line, encode, load_line
+from session.remote.status import session_status
 
-HISTORY = 2000  # events replayed to a new console (the log panel keeps 500 lines)
 PEER_QUEUE = 20000  # messages a peer may fall behind before it is dropped
-LATEST_ONLY = (PairDone, StageTimes, UploadProgress, CountdownTick)  # only the newest is replayed
-
-
-class History:
-    """The events a new console replays, oldest first: at most ``limit``, and of each kind in
-    LATEST_ONLY (and each clip's ClipChanged) only the newest, in the place it arrived."""
-
-    def __init__(self, limit: int = HISTORY) -> None:
-        self.limit = limit
-        self._items: OrderedDict[object, _Event] = OrderedDict()
-        self._seq = 0
-
-    def add(self, item: _Event) -> None:
-        event = item.event
-        if isinstance(event, LATEST_ONLY):
-            key: object = type(event).__name__
-        elif isinstance(event, ClipChanged):
-            key = ("clip", event.clip.id)
-        else:
-            self._seq += 1
-            key = self._seq
-        self._items.pop(key, None)
-        self._items[key] = item
-        while len(self._items) > self.limit:
-            self._items.popitem(last=False)
-
-    def items(self) -> list[_Event]:
-        return list(self._items.values())
-
-
-class _Event:
-    """An event on its way to the consoles: encoded once, by the first writer that sends it."""
-
-    __slots__ = ("event", "line", "when")
-
-    def __init__(self, event: object, when: float) -> None:
-        self.event, self.when = event, when
-        self.line: bytes | None = None
-
-    def render(self) -> bytes:
-        if self.line is None:  # two writers may both encode it: the same bytes either way
-            self.line = dump_line({"type": "event", "time": self.when, "event": encode(self.event)})
-        return self.line
 
 
 class _Peer:
@@ -252,7 +207,7 @@ class SessionServer:
 
     def render(self, item: Any) -> bytes:
         """A queued item as a line: events are encoded here, on the peer's writer thread."""
-        if isinstance(item, _Event):
+        if isinstance(item, SentEvent):
             return item.render()
         if isinstance(item, bytes):
             return item
@@ -269,7 +224,7 @@ class SessionServer:
         elif isinstance(event, JobStarted):
             self._stage = "starting"
         when = getattr(event, "time", None)
-        item = _Event(event, when if isinstance(when, (int, float)) else self.wall())
+        item = SentEvent(event, when if isinstance(when, (int, float)) else self.wall())
         with self._lock:
             self.history.add(item)
             peers = [p for p in self._peers if p.attached]
@@ -326,7 +281,7 @@ class SessionServer:
             peer.close()
             return
         try:
-            ok, error = self.apply(str(command), message)
+            ok, error = apply_command(self.session, str(command), message)
         except FramedeckError as exc:
             ok, error = False, str(exc)
         except Exception as exc:  # a bad command must not end the session
@@ -334,49 +289,6 @@ class SessionServer:
         peer.send({"type": "reply", "id": message.get("id"), "ok": ok, "error": error})
         self.session.emit(ControlApplied(str(command), "attach"))
         self._wake.set()
-
-    def apply(self, command: str, message: dict[str, Any]) -> tuple[bool, str | None]:
-        """One command from an attached console, as the local console's keys do it."""
-        s = self.session
-        link = s.link
-        if command == "note":
-            text = str(message.get("message", ""))
-            text = text.replace("from the console", "from an attached console") if "from the console" in text \
-                else f"{text} (attached console)"
-            s.note(str(message.get("level", "info")), text)
-            return True, None
-        if command in ("pause", "resume", "abort"):
-            if not s.job_running:
-                return False, "No job is running."
-            if command == "pause":
-                s.pause.set()
-            elif command == "resume":
-                s.pause.clear()
-            else:
-                s.discard_progress = bool(message.get("discard"))
-                s.cancel.set()
-                s.pause.clear()
-            return True, None
-        if command in ("dry_run", "stop_now", "cancel_countdown"):
-            if link is None:
-                return False, "This session has no watchdog."
-            if command == "dry_run":
-                ok = link.set_dry_run(bool(message.get("value")))
-                return ok, None if ok else f"Dry-run stays on: {link.live_refusal}"
-            if command == "stop_now":
-                return (link.stop_now(), None) if link.view().can_stop_now else (False, "The machine cannot be stopped now.")
-            return link.cancel_countdown(), None
-        engine = s.engine
-        if command == "skip":
-            return engine.skip(message.get("clip")), None
-        if command == "retry":
-            return engine.retry(int(message["clip"])), None
-        if command == "move":
-            return engine.move(int(message["clip"]), int(message["delta"])), None
-        if command == "add":
-            engine.add_input(str(message["path"]))
-            return True, None
-        return False, f"Unknown command {command!r}."
 
     # -- what a console is told -----------------------------------------------------------------
 
@@ -400,6 +312,9 @@ class SessionServer:
             },
         }
 
+    def status(self) -> dict[str, Any]:
+        return session_status(self.session, stage=self._stage, job_name=self.job_name)
+
     def state(self) -> dict[str, Any]:
         s = self.session
         current = s.engine.current
@@ -417,57 +332,6 @@ class SessionServer:
             "summary": encode(s.summary()) if done else None,
             "status": self.status(),
         }
-
-    def status(self) -> dict[str, Any]:
-        """The one-screen summary ``framedeck status`` prints (and ``--json`` gives)."""
-        s = self.session
-        clips = s.engine.snapshot()
-        running = next((c for c in clips if c.state in (ClipState.RUNNING, ClipState.FINISHING)), None)
-        shown = running or (clips[-1] if clips else None)
-        eta = queue_eta(clips) if s.job_running else None
-        view = s.link.view() if s.link is not None else None
-        counts: dict[str, int] = {}
-        for clip in clips:
-            counts[clip.state.value] = counts.get(clip.state.value, 0) + 1
-        return {
-            "pid": os.getpid(),
-            "job": self.job_name or f"{Path(s.input_path).name} -> {Path(s.output_path).name}",
-            "clip": str(shown.input) if shown is not None else None,
-            "output": str(shown.output) if shown is not None else str(s.output_path),
-            "log": str(s.log_path),
-            "stage": self._stage if s.job_running else ("done" if s.done.is_set() else "between clips"),
-            "running": s.job_running,
-            "paused": s.pause.is_set() and s.job_running,
-            "done": s.done.is_set(),
-            "pairs_done": shown.pairs_done if shown is not None else 0,
-            "pairs_total": shown.total_pairs if shown is not None else 0,
-            "percent": shown.percent if shown is not None else 0,
-            "pairs_per_second": shown.rate if running is not None else None,
-            "elapsed_seconds": shown.seconds if shown is not None else None,
-            "eta_seconds": eta,
-            "clips": counts,
-            "watchdog": None if view is None else {
-                "state": view.state, "dry_run": view.dry_run, "target": view.target,
-                "verified": view.verified, "required": view.required, "message": view.message,
-                "finished": view.finished,
-            },
-            "stop_in_seconds": self._stop_in(eta, view),
-            "error": s.error,
-        }
-
-    def _stop_in(self, eta: float | None, view: Any) -> float | None:
-        """Seconds until the machine is expected to stop, or None (no stop, or not known yet)."""
-        if view is None or view.finished or view.awaiting_confirm:
-            return None
-        if view.countdown is not None:
-            return view.countdown
-        w = self.session.link.watchdog
-        if view.state == "verifying" and not self.session.job_running:
-            return max(0, view.required - view.verified) * w.check_interval + w.countdown
-        if view.state in ("stopping", "verified"):
-            return 0.0 if view.state == "stopping" else w.countdown
-        return stop_eta(eta, confirm=w.required, check_interval=w.check_interval, countdown=w.countdown)
-
 
 def listen(session: Any, job_name: str | None = None) -> SessionServer | None:
     """Open the session's socket for ``framedeck attach``/``status``; when that is not possible
