@@ -295,8 +295,8 @@ async def test_watchdog_keys_from_an_attached_console(tmp_path: Path) -> None:
 
 
 def test_framedeck_attach_in_a_terminal_q_detaches_and_a_closed_terminal_too(tmp_path: Path) -> None:
-    """The real command on a pty: q detaches (it says so), closing the terminal ends the attach
-    process; the session runs on through both."""
+    """The real command on a pty: q detaches (it says so), closing the terminal or SIGTERM ends
+    the attach process; the session runs on through all three."""
     import pty
 
     from tests.test_tui_sighup import drain, take_controlling_terminal, wait_until
@@ -312,7 +312,7 @@ def test_framedeck_attach_in_a_terminal_q_detaches_and_a_closed_terminal_too(tmp
     sock = socket_path(session.pid)
     try:
         wait_until(lambda: sock.exists() and "stage interpolating" in log_text(log), 120, "the job", session)
-        for leave in ("q", "close the terminal"):
+        for leave in ("q", "close the terminal", "SIGTERM"):
             master, slave = pty.openpty()
             console = subprocess.Popen(
                 [sys.executable, "-m", "tui.cli", "attach", str(session.pid)], stdin=slave, stdout=slave,
@@ -331,6 +331,11 @@ def test_framedeck_attach_in_a_terminal_q_detaches_and_a_closed_terminal_too(tmp
                     reader.join(timeout=10)
                     assert console.returncode == 0
                     assert f"Detached; session {session.pid} goes on".encode() in bytes(screen[-3000:])
+                elif leave == "SIGTERM":
+                    console.terminate()
+                    console.wait(timeout=60)
+                    reader.join(timeout=10)
+                    assert f"Detached; session {session.pid} goes on".encode() in bytes(screen[-3000:])
                 else:
                     os.close(master)
                     master = -1
@@ -343,7 +348,7 @@ def test_framedeck_attach_in_a_terminal_q_detaches_and_a_closed_terminal_too(tmp
                     os.close(master)
             status = fetch_status(sock)
             assert status["running"] and status["stage"] == "interpolating", status
-        assert "abort requested" not in log_text(log)
+        assert "abort requested" not in log_text(log) and "SIGTERM" not in log_text(log)
     finally:
         session.terminate()
         session.wait(timeout=60)

@@ -45,6 +45,11 @@ class AttachApp(FramedeckApp):
         if not self.session.done.is_set():
             self.session.detach()
 
+    def terminate(self) -> None:
+        """SIGTERM ends this console only: it detaches (the base class would abort the job)."""
+        if not self.closing:
+            self.run_worker(self.shut_down(), group="quit", exclusive=True)
+
     def hang_up(self) -> None:
         """This terminal went away: detach, stop writing to it, end this process."""
         if self.closing:
