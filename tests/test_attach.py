@@ -23,6 +23,7 @@ import pytest
 
 from core.errors import InputError
 from sample_media.generate import write_clip
+from session.clips import ClipState
 from session.remote.client import fetch_status
 from session.remote.paths import peer_uid, private_folder, socket_folder, socket_path
 from session.remote.server import SessionServer
@@ -405,3 +406,60 @@ async def test_attaching_to_a_session_that_has_ended_shows_how_it_ended(tmp_path
         assert app.return_value is not None and app.return_value.error is None
     finally:
         server.close()
+
+
+async def test_queue_keys_from_an_attached_console(tmp_path: Path) -> None:
+    """+ adds a file (a wrong path is refused in its sentence), n skips the running clip after
+    asking: on the attached console, applied to the session's queue."""
+    from core.options import JobOptions
+    from tests.test_tui_queue import QueueJob
+    from tui.screens.confirm import ConfirmScreen
+    from tui.screens.path_prompt import PathPrompt
+    from tui.session import ConsoleSession
+
+    out = tmp_path / "out"
+    out.mkdir()
+    names = ["a.mp4", "b.mp4"]
+    job = QueueJob(pairs=4)
+    local = ConsoleSession(
+        names[0], str(out / names[0]), JobOptions(), log_path=tmp_path / "framedeck.log", run_job=job,
+        sleep=lambda s: None, clips=[(str(tmp_path / n), str(out / n)) for n in names], output_folder=out,
+    )
+    extra = tmp_path / "f.mov"
+    extra.write_bytes(b"not read: the clip is only queued")
+    server = SessionServer(local, tmp_path / "s.sock")
+    server.start()
+    worker = threading.Thread(target=local.run, daemon=True)
+    worker.start()
+    try:
+        session = RemoteSession.open(socket_file=str(tmp_path / "s.sock"))
+        app = AttachApp(session, env=NO_TMUX_ENV)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.has_queue and app.engine.current is not None)
+            await pilot.press("plus")
+            await wait_for(pilot, lambda: isinstance(app.screen, PathPrompt))
+            await pilot.press(*str(tmp_path / "missing.mp4"), "enter")
+            notices = lambda: [n.message for n in app._notifications]  # noqa: E731
+            await wait_for(pilot, lambda: any("does not exist" in n for n in notices()))
+            await pilot.press("plus")
+            await wait_for(pilot, lambda: isinstance(app.screen, PathPrompt))
+            await pilot.press(*str(extra), "enter")
+            await wait_for(pilot, lambda: local.engine.clips[-1].input == extra)
+            assert local.engine.clips[-1].output == out / "f.mov"
+            await wait_for(pilot, lambda: len(app.engine.clips) == 3)  # the attached queue shows it
+            running = local.engine.current
+            assert running is not None
+            await pilot.press("n")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            assert local.engine.current is running  # nothing before the answer
+            await pilot.press("y")
+            await wait_for(pilot, lambda: running.state is ClipState.SKIPPED)
+            await pilot.press("q")
+    finally:
+        local.cancel.set()
+        job.release(100)
+        worker.join(30)
+        server.close()
+    log = (tmp_path / "framedeck.log").read_text()
+    assert f"added {extra} -> {out / 'f.mov'} (attached console)" in log
+    assert "at the user's request" in log

@@ -114,8 +114,7 @@ class RemoteEngine:
         reply = self.session.request("add", path=str(Path(source).expanduser().absolute()))
         if not reply.get("ok"):
             raise FramedeckError(reply.get("error") or f"{source} was not added.")
-        path = Path(source)
-        return Clip(path, self.output_folder / path.name if self.output_folder else path)
+        return decode(reply["clip"])
 
 
 class RemoteSession:

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from session.remote.protocol import encode
 
-def apply_command(s: Any, command: str, message: dict[str, Any]) -> tuple[bool, str | None]:
+
+def _reply(ok: bool, error: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {"ok": bool(ok), "error": None if ok else error, **extra}
+
+
+def apply_command(s: Any, command: str, message: dict[str, Any]) -> dict[str, Any]:
     """One command from an attached console applied to the session ``s`` (a ConsoleSession),
-    as the local console's keys do it: (done, the sentence why not)."""
+    as the local console's keys do it; the reply: ``ok``, and ``error`` (one sentence) if not."""
     link = s.link
     if command == "note":
         text = str(message.get("message", ""))
         text = text.replace("from the console", "from an attached console") if "from the console" in text \
             else f"{text} (attached console)"
         s.note(str(message.get("level", "info")), text)
-        return True, None
+        return _reply(True)
     if command in ("pause", "resume", "abort"):
         if not s.job_running:
-            return False, "No job is running."
+            return _reply(False, "No job is running.")
         if command == "pause":
             s.pause.set()
         elif command == "resume":
@@ -26,24 +32,25 @@ def apply_command(s: Any, command: str, message: dict[str, Any]) -> tuple[bool, 
             s.discard_progress = bool(message.get("discard"))
             s.cancel.set()
             s.pause.clear()
-        return True, None
+        return _reply(True)
     if command in ("dry_run", "stop_now", "cancel_countdown"):
         if link is None:
-            return False, "This session has no watchdog."
+            return _reply(False, "This session has no watchdog.")
         if command == "dry_run":
-            ok = link.set_dry_run(bool(message.get("value")))
-            return ok, None if ok else f"Dry-run stays on: {link.live_refusal}"
+            return _reply(link.set_dry_run(bool(message.get("value"))), f"Dry-run stays on: {link.live_refusal}")
         if command == "stop_now":
-            return (link.stop_now(), None) if link.view().can_stop_now else (False, "The machine cannot be stopped now.")
-        return link.cancel_countdown(), None
+            if not link.view().can_stop_now:
+                return _reply(False, "The machine cannot be stopped now.")
+            return _reply(link.stop_now(), "The machine cannot be stopped now.")
+        return _reply(link.cancel_countdown(), "No countdown is running.")
     engine = s.engine
     if command == "skip":
-        return engine.skip(message.get("clip")), None
+        return _reply(engine.skip(message.get("clip")), "That clip is not running.")
     if command == "retry":
-        return engine.retry(int(message["clip"])), None
+        return _reply(engine.retry(int(message["clip"])), "Only a failed or skipped clip can be retried.")
     if command == "move":
-        return engine.move(int(message["clip"]), int(message["delta"])), None
+        return _reply(engine.move(int(message["clip"]), int(message["delta"])), "That clip cannot move there.")
     if command == "add":
-        engine.add_input(str(message["path"]))
-        return True, None
-    return False, f"Unknown command {command!r}."
+        clip = engine.add_input(str(message["path"]))  # FramedeckError: its sentence is the reply
+        return _reply(True, clip=encode(clip.snapshot()))
+    return _reply(False, f"Unknown command {command!r}.")

@@ -281,12 +281,12 @@ class SessionServer:
             peer.close()
             return
         try:
-            ok, error = apply_command(self.session, str(command), message)
+            reply = apply_command(self.session, str(command), message)
         except FramedeckError as exc:
-            ok, error = False, str(exc)
+            reply = {"ok": False, "error": str(exc)}
         except Exception as exc:  # a bad command must not end the session
-            ok, error = False, f"{type(exc).__name__}: {exc}"
-        peer.send({"type": "reply", "id": message.get("id"), "ok": ok, "error": error})
+            reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        peer.send({"type": "reply", "id": message.get("id"), **reply})
         self.session.emit(ControlApplied(str(command), "attach"))
         self._wake.set()
 
