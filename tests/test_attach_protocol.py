@@ -66,3 +66,19 @@ def test_a_late_console_replays_the_log_and_only_the_newest_progress() -> None:
     assert messages == [f"line {i}" for i in range(1, 6)]  # at most ``limit``, the oldest go
     item = history.items()[-1]
     assert item.render() is item.render()  # encoded once for every console
+
+
+def test_the_attach_console_loads_no_model_code() -> None:
+    """``framedeck attach`` only shows and sends keys: torch, PyAV and OpenCV stay out of it."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    code = (
+        "import sys, tui.cli, tui.commands.attach, tui.attach_app, tui.remote_session, tui.widgets.gpu_panel;"
+        "tui.cli.build_parser();"
+        "print(sorted(m for m in ('torch', 'av', 'cv2') if m in sys.modules))"
+    )
+    printed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert printed.stdout.strip() == "[]", printed.stdout + printed.stderr
