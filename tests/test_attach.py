@@ -269,8 +269,10 @@ async def test_watchdog_keys_from_an_attached_console(tmp_path: Path) -> None:
             await pilot.press("d")
             assert isinstance(app.screen, ConfirmScreen)
             await pilot.press("y")
-            await wait_for(pilot, lambda: link.watchdog.dry_run is False and "LIVE" in screen_text(app))
+            await wait_for(pilot, lambda: link.watchdog.dry_run is False and session.link.view().dry_run is False)
+            await wait_for(pilot, lambda: "DRY RUN" not in screen_text(app))
             await pilot.press("d")  # back to a dry run: no question
+            assert not isinstance(app.screen, ConfirmScreen)
             await wait_for(pilot, lambda: link.watchdog.dry_run is True and "DRY RUN" in screen_text(app))
             job.release(2)
             await wait_for(pilot, lambda: app.countdown_active)

@@ -13,6 +13,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -70,7 +71,10 @@ class RemoteLink:
     def set_dry_run(self, dry_run: bool) -> bool:
         if not dry_run and not self.live_allowed:
             return False
-        return self.session.command("dry_run", value=dry_run)
+        if not self.session.command("dry_run", value=dry_run):
+            return False
+        self.session.update_state(watchdog=replace(self.view(), dry_run=dry_run))  # shown at once
+        return True
 
     def stop_now(self) -> bool:
         return self.session.command("stop_now")
@@ -236,12 +240,16 @@ class RemoteSession:
     def command(self, name: str, **args: Any) -> bool:
         return bool(self.request(name, **args).get("ok"))
 
+    def update_state(self, **state: Any) -> None:
+        """Show the effect of a command at once; the session's next state confirms it."""
+        with self._state_lock:
+            self._state.update(state)
+
     def _optimistic(self, name: str, **state: Any) -> None:
         """Send ``name`` and show its effect at once (the next state confirms it)."""
         if self.detached or self.done.is_set():
             return
-        with self._state_lock:
-            self._state.update(state)
+        self.update_state(**state)
         self.connection.send({"cmd": name})
 
     def _abort(self) -> None:
