@@ -134,8 +134,11 @@ class RemoteSession:
         self.output_path = hello["output"]
         self.log_path = Path(hello["log"])
         self.options = SimpleNamespace(device=hello["device"])
-        self.job_kwargs = {"keep": bool(hello.get("keep"))}
+        self.job_kwargs = {"keep": bool(hello.get("keep")), "preview": None}  # frames stay in the session
         self.wall = wall
+        self.started = hello.get("started") or wall()
+        self.price_per_hour = hello.get("price_per_hour")
+        self.checker = SimpleNamespace()
         self._state: dict[str, Any] = {}
         self._state_lock = threading.Lock()
         self._apply_state(state)
@@ -176,6 +179,7 @@ class RemoteSession:
         with self._state_lock:  # the status figures change all the time; the screen has its own
             changed = {**decoded, "status": None} != {**self._state, "status": None}
             self._state = decoded
+        self.checker.last = decoded.get("check")  # the checker's last result, as the console reads it
         return changed
 
     def state_value(self, key: str) -> Any:
@@ -185,6 +189,10 @@ class RemoteSession:
     @property
     def job_running(self) -> bool:
         return bool(self.state_value("job_running")) and not self.state_value("done") and not self.done.is_set()
+
+    @property
+    def upload_rate(self) -> float | None:
+        return self.state_value("upload_rate")
 
     @property
     def error_code(self) -> int:

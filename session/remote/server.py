@@ -305,6 +305,8 @@ class SessionServer:
             "log": str(s.log_path),
             "device": s.options.device,
             "keep": bool(s.job_kwargs.get("keep")),
+            "started": getattr(s, "started", None),  # for the time-and-money rows, where the session has them
+            "price_per_hour": getattr(s, "price_per_hour", None),
             "output_folder": str(s.engine.output_folder) if s.engine.output_folder is not None else None,
             "watchdog": None if w is None else {
                 "required": w.required, "check_interval": w.check_interval, "countdown": w.countdown,
@@ -330,6 +332,8 @@ class SessionServer:
             "clips": encode(s.engine.snapshot()),
             "current": encode(current.snapshot()) if current is not None else None,
             "summary": encode(s.summary()) if done else None,
+            "upload_rate": getattr(s, "upload_rate", None),
+            "check": encode(getattr(getattr(s, "checker", None), "last", None)),  # the output read back
             "status": self.status(),
         }
 
