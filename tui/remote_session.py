@@ -232,6 +232,8 @@ class RemoteSession:
 
     def request(self, name: str, timeout: float = REPLY_TIMEOUT, **args: Any) -> dict[str, Any]:
         """Send a command and wait for its reply (from the reading thread)."""
+        if self.done.is_set():  # nothing reads replies any more
+            return {"ok": False, "error": "The session has ended or this console left it."}
         with self._id_lock:
             self._next_id += 1
             ident = self._next_id
