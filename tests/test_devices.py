@@ -1,0 +1,252 @@
+"""One job and one queue over several devices (CPU workers here): identical output, work
+stealing, a failing device, abort, pause, one journal with several writers."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from core.device_job import DevicePool, plan_ranges, run_job_on_devices
+from core.devices import default_devices, parse_devices
+from core.errors import DecodeError, JobAborted, OptionError
+from core.events import JobFinished, JobStarted, LogRecord, PairDone
+from core.job import run_job
+from core.journal import journal_folder, read_manifest
+from core.options import JobOptions
+from tests.clips import moving_frames, write_frames
+
+FRAMES = 60
+SEGMENT = 8
+
+
+def options(**kw) -> JobOptions:
+    base = dict(model="blend", factor=2, codec="libx264", segment_pairs=SEGMENT, device="cpu")
+    base.update(kw)
+    return JobOptions(**base)
+
+
+def cut_frames(n: int) -> list[np.ndarray]:
+    """Moving frames with a hard cut to another scene at frame 37 (inside a range, near a boundary)."""
+    first = moving_frames(37, seed=0)
+    second = [255 - f[:, ::-1] for f in moving_frames(n - 37, seed=3, speed=3.0)]
+    return first + second
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    """60 frames of H.264 with B-frames, a scene cut, and AAC audio."""
+    folder = tmp_path_factory.mktemp("clip")
+    return write_frames(folder / "in.mp4", cut_frames(FRAMES), codec="libx264", pix_fmt="yuv420p",
+                        audio_seconds=FRAMES / 24)
+
+
+@pytest.fixture(scope="module")
+def reference(clip, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("ref") / "ref.mp4"
+    run_job(clip, out, options())
+    return out
+
+
+def packets(path: Path) -> list[tuple[str, int | None, int | None, bytes]]:
+    with av.open(str(path)) as c:
+        return [(p.stream.type, p.pts, p.dts, bytes(p)) for p in c.demux() if p.size]
+
+
+def decoded(path: Path) -> list[tuple[int, bytes]]:
+    with av.open(str(path)) as c:
+        return [(f.pts, f.to_ndarray(format="rgb24").tobytes()) for f in c.decode(video=0)]
+
+
+class Slow:
+    """An interpolator that sleeps before each call (a slower GPU), else the real one."""
+
+    def __init__(self, inner, seconds: float) -> None:
+        self.inner, self.seconds = inner, seconds
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def interpolate(self, *args, **kwargs):
+        time.sleep(self.seconds)
+        return self.inner.interpolate(*args, **kwargs)
+
+
+def slow_models(slow_worker: int, seconds: float):
+    from core.device_job import _warm_model
+
+    def make(number, device, opts, emit):
+        model = _warm_model(number, device, opts, emit)
+        return Slow(model, seconds) if number == slow_worker else model
+    return make
+
+
+# -- --devices ---------------------------------------------------------------------------------
+
+
+def test_devices_are_parsed_and_all_means_every_gpu():
+    assert parse_devices("all", count=lambda: 3) == ["cuda:0", "cuda:1", "cuda:2"]
+    assert parse_devices("all", count=lambda: 0) == ["cpu"]
+    assert parse_devices("cuda:0,cuda:2", count=lambda: 3) == ["cuda:0", "cuda:2"]
+    assert parse_devices("cpu,cpu", count=lambda: 0) == ["cpu", "cpu"]
+    assert default_devices(count=lambda: 2) == ["cuda:0", "cuda:1"]
+    assert default_devices(count=lambda: 1) is None
+    with pytest.raises(OptionError, match="cuda:4 does not exist; this machine has 2"):
+        parse_devices("cuda:0,cuda:4", count=lambda: 2)
+    with pytest.raises(OptionError, match="names a GPU twice"):
+        parse_devices("cuda:1,cuda:1", count=lambda: 2)
+    with pytest.raises(OptionError, match="not cpu, cuda or cuda:N"):
+        parse_devices("tpu", count=lambda: 2)
+    with pytest.raises(OptionError, match="comma-separated"):
+        parse_devices("cuda:0,,", count=lambda: 2)
+
+
+def test_ranges_cover_every_pair_at_segment_boundaries():
+    ranges = plan_ranges(59, 8, 2)
+    assert [(r.start, r.stop) for r in ranges] == [(0, 8), (8, 16), (16, 32), (32, 40), (40, 48), (48, 59)]
+    assert plan_ranges(5, 8, 4) == [range(0, 5)]
+    assert plan_ranges(0, 8, 2) == [range(0, 1)]
+
+
+# -- one clip over two CPU workers ---------------------------------------------------------------
+
+
+def test_two_cpu_workers_give_the_single_device_output(clip, reference, tmp_path):
+    out = tmp_path / "out.mp4"
+    events = []
+    result = run_job_on_devices(clip, out, options(), ["cpu", "cpu"], on_event=events.append)
+    assert packets(out) == packets(reference)  # video and audio, packet for packet: pts, dts, bytes
+    assert decoded(out) == decoded(reference)
+    assert result.output_frames == 2 * FRAMES and result.input_frames == FRAMES
+    assert not journal_folder(out).exists() and sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
+    started = [e for e in events if isinstance(e, JobStarted)]
+    assert len(started) == 1 and started[0].device == "cpu, cpu" and started[0].total_pairs == FRAMES - 1
+    done = [e.index for e in events if isinstance(e, PairDone)]
+    assert done == list(range(FRAMES - 1))  # progress summed over the workers, in order of completion
+    logs = [e.message for e in events if isinstance(e, LogRecord)]
+    assert any(m.startswith("sharing 59 pairs out over 2 devices (cpu, cpu) in 6 ranges") for m in logs)
+    assert any(m.startswith("worker 0 (cpu): ") for m in logs) and any(m.startswith("worker 1 (cpu): ") for m in logs)
+    assert [e for e in events if isinstance(e, JobFinished)] == [result]
+
+
+def test_a_slower_device_takes_fewer_ranges(clip, reference, tmp_path):
+    out = tmp_path / "out.mp4"
+    events = []
+    pool = DevicePool(["cpu", "cpu"], models=slow_models(1, 0.05))
+    try:
+        pool(clip, out, options(), events.append)
+    finally:
+        pool.close()
+    assert packets(out) == packets(reference)
+    summary = {m.split(":")[0]: m for e in events if isinstance(e, LogRecord) for m in [e.message]
+               if m.endswith("ranges") and "pairs in" in m}
+    fast = int(summary["worker 0 (cpu)"].split()[3])
+    slow = int(summary["worker 1 (cpu)"].split()[3])
+    assert fast + slow == FRAMES - 1 and fast > slow
+
+
+def test_a_failing_device_gives_its_range_back_and_the_output_is_the_same(clip, reference, tmp_path):
+    out = tmp_path / "out.mp4"
+    events = []
+    pool = DevicePool(["cpu", "cpu"])
+    try:
+        pool(clip, out, options(), events.append, inject="device-error@worker=1,pair=12")
+        assert packets(out) == packets(reference)
+        warnings = [e.message for e in events if isinstance(e, LogRecord) and e.level == "warning"]
+        assert any(m.startswith("worker 1 (cpu) failed and is left out for the rest of the session: ")
+                   and "injected device-error" in m for m in warnings)
+        assert set(pool.excluded) == {1}
+        again = tmp_path / "again.mp4"  # the next clip of the session runs without the failed device
+        events.clear()
+        pool(clip, again, options(), events.append)
+        assert packets(again) == packets(reference)
+        assert [e.device for e in events if isinstance(e, JobStarted)] == ["cpu"]
+    finally:
+        pool.close()
+
+
+def test_an_error_of_the_input_stops_every_worker_and_keeps_finished_segments(clip, tmp_path):
+    out = tmp_path / "out.mp4"
+    events = []
+    with pytest.raises(DecodeError, match="corrupt at frame 45"):
+        run_job_on_devices(clip, out, options(), ["cpu", "cpu"], on_event=events.append,
+                           inject="decode-error@frame=45")
+    assert not out.exists()
+    manifest = read_manifest(journal_folder(out))
+    assert manifest is not None and "0" in manifest["segments"]
+    assert any(isinstance(e, LogRecord) and "keeps every finished segment" in e.message for e in events)
+
+
+def test_an_abort_reaches_every_worker_and_the_same_command_resumes(clip, reference, tmp_path):
+    out = tmp_path / "out.mp4"
+    cancel = threading.Event()
+    seen: list = []
+
+    def on_event(event):
+        seen.append(event)
+        if isinstance(event, PairDone) and event.index >= 20:
+            cancel.set()
+
+    with pytest.raises(JobAborted, match=r"^interrupted at \d+%: run the same command to resume$"):
+        run_job_on_devices(clip, out, options(), ["cpu", "cpu"], on_event=on_event, cancel=cancel, keep=True)
+    assert not out.exists() and journal_folder(out).exists()
+    assert len([e for e in seen if isinstance(e, PairDone)]) < FRAMES - 1
+    run_job_on_devices(clip, out, options(), ["cpu", "cpu"])
+    assert packets(out) == packets(reference)
+    assert not journal_folder(out).exists()
+
+
+def test_an_abort_without_keep_leaves_nothing(clip, tmp_path):
+    out = tmp_path / "out.mp4"
+    cancel = threading.Event()
+
+    def on_event(event):
+        if isinstance(event, PairDone) and event.index >= 10:
+            cancel.set()
+
+    with pytest.raises(JobAborted):
+        run_job_on_devices(clip, out, options(), ["cpu", "cpu"], on_event=on_event, cancel=cancel)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_pause_holds_every_worker(clip, reference, tmp_path):
+    out = tmp_path / "out.mp4"
+    pause = threading.Event()
+    pause.set()
+    events: list = []
+    thread = threading.Thread(target=run_job_on_devices, args=(clip, out, options(), ["cpu", "cpu"]),
+                              kwargs=dict(on_event=events.append, pause=pause))
+    thread.start()
+    time.sleep(1.5)
+    assert not any(isinstance(e, PairDone) for e in events)
+    pause.clear()
+    thread.join(60)
+    assert packets(out) == packets(reference)
+
+
+def test_two_writers_record_segments_into_one_journal_without_losing_any(tmp_path):
+    """Workers in two threads record at once; every record survives (the manifest is merged under a lock)."""
+    from core.journal import InputIdentity, Journal, header_for
+
+    source = tmp_path / "in.bin"
+    source.write_bytes(b"x" * 100)
+    folder = tmp_path / ".out.mp4.framedeck"
+    header = header_for(InputIdentity.of(source), {}, {}, 8)
+    first = Journal.open(folder, header, None)
+    second = Journal.open(folder, header, read_manifest(folder), forget=False)
+
+    def record(journal, numbers):
+        for n in numbers:
+            journal.record(n, {"file": f"segment-{n}", "frames": 1, "bytes": 1})
+
+    threads = [threading.Thread(target=record, args=(first, range(0, 40, 2))),
+               threading.Thread(target=record, args=(second, range(1, 40, 2)))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(map(int, read_manifest(folder)["segments"])) == list(range(40))
