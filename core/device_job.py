@@ -143,8 +143,10 @@ class DevicePool:
                  pause: threading.Event | None = None, *, interpolator: Any = None, keep: bool = False,
                  restart: bool = False, clock: Callable[[], float] = time.monotonic,
                  inject: str | None = None) -> JobFinished:
-        """Run one job over the pool's devices (``interpolator``, a session's own model, is
-        not used: each device has its replica)."""
+        """Run one job over the pool's devices. ``interpolator`` (a session's warm model,
+        chosen for the first device) becomes the first device's replica; the others get their own."""
+        if interpolator is not None and 0 not in self._models:
+            self._models[0] = interpolator
         job = DeviceJob(self, Path(input_path), Path(output_path), options or JobOptions(), on_event,
                         cancel or threading.Event(), pause or threading.Event(), keep=keep, restart=restart,
                         clock=clock, inject=inject)
@@ -346,6 +348,11 @@ class DeviceJob:
                 if isinstance(exc, JobAborted) and self.stop.is_set():
                     self._release()
                     return  # an abort, or another worker's failure: closed segments are kept
+                if pairs.start > 0 and isinstance(exc, JobAborted) and "produced no frames" in str(exc):
+                    self.log("info", f"{worker.label}: the input ends before pair {pairs.start + 1} "
+                                     "(its header promised more frames)")
+                    self._release()
+                    continue
                 if not self._failed(worker, pairs, exc):
                     self._release()
                     return

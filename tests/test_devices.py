@@ -250,3 +250,59 @@ def test_two_writers_record_segments_into_one_journal_without_losing_any(tmp_pat
     for t in threads:
         t.join()
     assert sorted(map(int, read_manifest(folder)["segments"])) == list(range(40))
+
+
+# -- the command line ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def slow_clips(tmp_path_factory) -> tuple[Path, Path]:
+    """At 2 fps a journal segment (about 4 s of input) is 8 pairs: a long clip of 6 segments
+    and a short one of 1 (which goes whole to one device)."""
+    from fractions import Fraction
+
+    folder = tmp_path_factory.mktemp("clips")
+    long = write_frames(folder / "long.mp4", cut_frames(49), fps=Fraction(2), codec="libx264",
+                        pix_fmt="yuv420p", audio_seconds=49 / 2)
+    short = write_frames(folder / "short.mp4", moving_frames(7, seed=5), fps=Fraction(2), codec="libx264",
+                         pix_fmt="yuv420p")
+    return long, short
+
+
+def cli(*args: str) -> int:
+    from tui.cli import main
+
+    return main(["run", *args, "--model", "blend", "--codec", "libx264", "--quiet"])
+
+
+def test_run_with_two_cpu_devices_equals_one_for_a_clip_and_a_queue(slow_clips, tmp_path, capsys):
+    long, short = slow_clips
+    assert cli(str(long), str(short), "-o", str(tmp_path / "q1") + "/", "--devices", "cpu") == 0
+    assert cli(str(long), str(short), "-o", str(tmp_path / "q2") + "/", "--devices", "cpu,cpu") == 0
+    for name in ("long.mp4", "short.mp4"):
+        assert packets(tmp_path / "q2" / name) == packets(tmp_path / "q1" / name)
+    assert cli(str(long), "-o", str(tmp_path / "two.mp4"), "--devices", "cpu,cpu") == 0
+    assert packets(tmp_path / "two.mp4") == packets(tmp_path / "q1" / "long.mp4")
+    assert sorted(p.name for p in (tmp_path / "q2").iterdir()) == ["long.mp4", "short.mp4"]
+
+
+def test_a_wrong_devices_list_is_one_sentence_before_anything_starts(slow_clips, tmp_path, capsys):
+    long, _ = slow_clips
+    assert cli(str(long), "-o", str(tmp_path / "o.mp4"), "--devices", "gpu0") == 2
+    assert capsys.readouterr().err.strip() == "framedeck: --devices: 'gpu0' is not cpu, cuda or cuda:N."
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_several_gpus_mean_all_of_them_by_default_said_in_the_log(monkeypatch):
+    import argparse
+
+    from tui.commands.devices_arg import device_pool
+
+    args = argparse.Namespace(devices=None)
+    pool, line, opts = device_pool(args, JobOptions(), count=lambda: 2)
+    assert pool.devices == ["cuda:0", "cuda:1"] and opts.device == "cuda:0"
+    assert line.startswith("2 GPUs here: each clip is shared out over all of them (cuda:0, cuda:1")
+    assert device_pool(args, JobOptions(device="cuda:1"), count=lambda: 2)[0] is None  # --device names one
+    assert device_pool(args, JobOptions(), count=lambda: 1)[0] is None
+    pool, line, opts = device_pool(argparse.Namespace(devices="cpu"), JobOptions(), count=lambda: 0)
+    assert pool is None and opts.device == "cpu"
