@@ -306,3 +306,31 @@ def test_several_gpus_mean_all_of_them_by_default_said_in_the_log(monkeypatch):
     assert device_pool(args, JobOptions(), count=lambda: 1)[0] is None
     pool, line, opts = device_pool(argparse.Namespace(devices="cpu"), JobOptions(), count=lambda: 0)
     assert pool is None and opts.device == "cpu"
+
+
+# -- the console -----------------------------------------------------------------------------------
+
+
+async def test_the_console_shows_both_workers_and_the_summed_progress(slow_clips, tmp_path):
+    from tests.tui_pilot import make_app, screen_text, wait_for
+    from tui.session import ConsoleSession
+
+    long, _ = slow_clips
+    output = tmp_path / "out.mp4"
+    pool = DevicePool(["cpu", "cpu"])
+    session = ConsoleSession(
+        str(long), str(output), options(segment_pairs=None), log_path=tmp_path / "framedeck.log", run_job=pool,
+    )
+    app = make_app(session)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.summary is not None, limit=120)
+            text = screen_text(app)
+            assert "on cpu, cpu" in text  # the header names both devices
+            assert app.job.done == 48 and app.summary.error is None
+    finally:
+        pool.close()
+    log = (tmp_path / "framedeck.log").read_text()
+    assert "worker 0 (cpu): " in log and "worker 1 (cpu): " in log
+    assert "sharing 48 pairs out over 2 devices (cpu, cpu)" in log
+    assert output.exists()
