@@ -43,6 +43,8 @@ def parse_devices(spec: str, count: Callable[[], int] = cuda_count) -> list[str]
             raise OptionError(f"--devices: {name} does not exist; this machine has {n} CUDA GPU(s).")
         devices.append(f"cuda:{int(index)}")
     cuda = [d for d in devices if d != "cpu"]
+    if cuda and len(cuda) != len(devices):
+        raise OptionError(f"--devices mixes the CPU and GPUs ({spec}); their outputs differ, so give GPUs only.")
     if len(set(cuda)) != len(cuda):
         raise OptionError(f"--devices names a GPU twice ({spec}); give each GPU once.")
     return devices

@@ -101,6 +101,8 @@ def test_devices_are_parsed_and_all_means_every_gpu():
         parse_devices("cuda:1,cuda:1", count=lambda: 2)
     with pytest.raises(OptionError, match="not cpu, cuda or cuda:N"):
         parse_devices("tpu", count=lambda: 2)
+    with pytest.raises(OptionError, match="mixes the CPU and GPUs"):
+        parse_devices("cuda:0,cpu", count=lambda: 2)
     with pytest.raises(OptionError, match="comma-separated"):
         parse_devices("cuda:0,,", count=lambda: 2)
 
