@@ -61,6 +61,7 @@ from core.faults import ENV_VAR, FaultPlan
 from core.options import JobOptions
 from core.rate import RateEstimator
 
+STOP_GRACE = 10.0  # seconds each worker gets to stop after an interrupt of the job itself
 RANGES_PER_WORKER = 3  # ranges in the shared list per device: enough to even out a slower one
 JOB_ERRORS = (InputError, OutputError, DecodeError, EncodeError, OptionError)  # the job's, not the device's
 
@@ -280,9 +281,16 @@ class DeviceJob:
         watcher.start()
         for thread in threads:
             thread.start()
-        for thread in threads:
-            thread.join()
-        self.finished.set()
+        try:
+            for thread in threads:
+                thread.join()
+        except BaseException:  # a second Ctrl-C: every worker stops, keeping its closed segments
+            self.stop.set()
+            for thread in threads:
+                thread.join(STOP_GRACE)
+            raise
+        finally:
+            self.finished.set()
         watcher.join()
         for worker in self.workers:
             self.log("info", f"{worker.label}: {worker.pairs} pairs in {worker.ranges} ranges")
