@@ -37,13 +37,14 @@ class SceneWarmup:
     pairs: int = 0
 
     @classmethod
-    def for_start(cls, detector: SceneCutDetector, start_pair: int, scene: list[float] | None) -> SceneWarmup:
+    def for_start(cls, detector: SceneCutDetector, start_pair: int, scene: list[float] | None,
+                  lookback: int = LOOKBACK) -> SceneWarmup:
         """Nothing to rebuild at pair 0 or with the recorded ``scene`` state; else a lookback."""
         if start_pair == 0 or scene is not None:
             if scene is not None:
                 detector.recent.extend(scene)
             return cls(detector, start_pair, start_pair, MOTION_WINDOW)
-        return cls(detector, start_pair, max(0, start_pair - LOOKBACK))
+        return cls(detector, start_pair, max(0, start_pair - lookback))
 
     @property
     def exact(self) -> bool:

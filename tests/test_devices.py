@@ -336,3 +336,50 @@ async def test_the_console_shows_both_workers_and_the_summed_progress(slow_clips
     assert "worker 0 (cpu): " in log and "worker 1 (cpu): " in log
     assert "sharing 48 pairs out over 2 devices (cpu, cpu)" in log
     assert output.exists()
+
+
+# -- no process-wide state that assumes one device -------------------------------------------------
+
+
+def test_unloading_a_model_clears_only_its_own_devices_grids():
+    import torch
+
+    from core.models.warp import cached_grids, clear_grids, grid_terms
+
+    clear_grids()
+    cpu = grid_terms(6, 8, torch.device("cpu"))
+    grid_terms(6, 8, torch.device("meta"))  # a second device's model (meta: no memory, any machine)
+    assert len(cached_grids()) == 4
+    clear_grids(torch.device("meta"))
+    assert grid_terms(6, 8, torch.device("cpu")) is cpu  # the CPU model's grids survived
+    assert all(t.device.type == "cpu" for t in cached_grids())
+    clear_grids()
+
+
+def test_torch_threads_are_held_by_a_count_not_restored_under_another_worker():
+    import torch
+
+    from core import cpu_threads
+
+    before = torch.get_num_threads()
+    want = 1 if before != 1 else 2
+    cpu_threads.hold(want)  # worker 0's job starts
+    cpu_threads.hold(want)  # worker 1's job starts
+    cpu_threads.release()  # worker 0's job ends: worker 1 still runs with the count it asked for
+    assert torch.get_num_threads() == want
+    cpu_threads.release()
+    assert torch.get_num_threads() == before
+
+
+def test_a_warm_model_empties_the_cache_of_its_own_device(monkeypatch):
+    import torch
+
+    import session.warm_model as warm_model
+    from core.interpolators.blend import BlendInterpolator
+
+    emptied = []
+    monkeypatch.setattr(warm_model, "empty_device_cache", lambda device: emptied.append(device))
+    model = warm_model.WarmModel(BlendInterpolator())
+    model.device = torch.device("cuda", 1)  # as if loaded on the second GPU (no CUDA call is made)
+    model.unload()
+    assert emptied == [torch.device("cuda", 1)]
