@@ -383,3 +383,24 @@ def test_a_warm_model_empties_the_cache_of_its_own_device(monkeypatch):
     model.device = torch.device("cuda", 1)  # as if loaded on the second GPU (no CUDA call is made)
     model.unload()
     assert emptied == [torch.device("cuda", 1)]
+
+
+def test_two_processes_record_segments_into_one_journal_without_losing_any(tmp_path):
+    """The manifest lock holds across processes too (a worker may be a spawned process)."""
+    import multiprocessing
+
+    from core.journal import InputIdentity, Journal, header_for
+    from tests.journal_writers import record_segments
+
+    source = tmp_path / "in.bin"
+    source.write_bytes(b"x" * 100)
+    folder = tmp_path / ".out.mp4.framedeck"
+    Journal.open(folder, header_for(InputIdentity.of(source), {}, {}, 8), None)
+    context = multiprocessing.get_context("spawn")
+    procs = [context.Process(target=record_segments, args=(str(folder), list(range(k, 60, 2)))) for k in (0, 1)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    assert sorted(map(int, read_manifest(folder)["segments"])) == list(range(60))
