@@ -55,6 +55,7 @@ from core.events import (
     PairDone,
     Stage,
     StageChanged,
+    WorkerRates,
     ignore_event,
 )
 from core.faults import ENV_VAR, FaultPlan
@@ -411,7 +412,9 @@ class DeviceJob:
                     frames_written=done * self.expected // max(1, self.total), interpolated=event.interpolated,
                     pairs_per_second=self.rate.rate, eta_seconds=self.rate.eta, elapsed=self.rate.elapsed,
                 )
+                rates = WorkerRates(tuple((w.device, w.pairs, w.rate) for w in self.workers))
             self.emit(combined)
+            self.emit(rates)
         elif isinstance(event, JobFinished):
             with self.cond:
                 self.interpolated += event.interpolated_frames

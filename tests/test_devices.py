@@ -330,6 +330,10 @@ async def test_the_console_shows_both_workers_and_the_summed_progress(slow_clips
             text = screen_text(app)
             assert "on cpu, cpu" in text  # the header names both devices
             assert app.job.done == 48 and app.summary.error is None
+            workers = app.job.workers.workers  # the job panel's devices row: each worker's pairs and rate
+            assert [w[0] for w in workers] == ["cpu", "cpu"] and sum(w[1] for w in workers) == 48
+            row = next(line for line in text.splitlines() if "devices" in line and "/s" in line)
+            assert row.count("cpu ") == 2
     finally:
         pool.close()
     log = (tmp_path / "framedeck.log").read_text()
