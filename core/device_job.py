@@ -296,8 +296,9 @@ class DeviceJob:
         for worker in self.workers:
             self.log("info", f"{worker.label}: {worker.pairs} pairs in {worker.ranges} ranges")
         if self.failure is not None:
-            self.log("warning", f"the journal {folder.name} keeps every finished segment: run the same command "
-                                "to resume")
+            if not isinstance(self.failure, (OutputError, OptionError)) and folder.exists():
+                self.log("warning", f"the journal {folder.name} keeps every finished segment: run the same "
+                                    "command to resume")
             raise self.failure
         if self.cancel.is_set():
             raise self._aborted(folder)

@@ -408,3 +408,14 @@ def test_two_processes_record_segments_into_one_journal_without_losing_any(tmp_p
         p.join(60)
         assert p.exitcode == 0
     assert sorted(map(int, read_manifest(folder)["segments"])) == list(range(60))
+
+
+def test_a_journal_of_other_options_is_refused_by_every_worker_and_left_as_it_is(clip, tmp_path):
+    from core.errors import OutputError
+
+    out = tmp_path / "out.mp4"
+    run_job(clip, out, options(), pairs=range(0, 8))
+    before = {p.name: p.read_bytes() for p in journal_folder(out).iterdir()}
+    with pytest.raises(OutputError, match=r"not made by this job \(it was made with other options \(factor"):
+        run_job_on_devices(clip, out, options(factor=3), ["cpu", "cpu"])
+    assert {p.name: p.read_bytes() for p in journal_folder(out).iterdir()} == before and not out.exists()
