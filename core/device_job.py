@@ -448,14 +448,15 @@ class DeviceJob:
     # -- the end --------------------------------------------------------------------------------
 
     def _aborted(self, folder: Path) -> JobAborted:
-        from core.journal import Journal, read_manifest
+        from core.journal import read_manifest
 
         manifest = read_manifest(folder) if folder.exists() else None
         if not self.keep or manifest is None:
             shutil.rmtree(folder, ignore_errors=True)
             return JobAborted("The job was aborted; nothing was written to the output.")
-        kept = min(self.total, Journal(folder, manifest).first_missing() * self.segment_pairs)
-        percent = 100 * kept // self.total if self.total else 0
+        size = self.segment_pairs  # every stored segment counts, not only those before the first gap
+        kept = sum(max(0, min(size, self.total - int(k) * size)) for k in manifest.get("segments", {}))
+        percent = 100 * min(kept, self.total) // self.total if self.total else 0
         return JobAborted(f"interrupted at {percent}%: run the same command to resume")
 
     def _join(self, started: float) -> JobFinished:

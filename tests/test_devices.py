@@ -193,9 +193,12 @@ def test_an_abort_reaches_every_worker_and_the_same_command_resumes(clip, refere
         if isinstance(event, PairDone) and event.index >= 20:
             cancel.set()
 
-    with pytest.raises(JobAborted, match=r"^interrupted at \d+%: run the same command to resume$"):
+    with pytest.raises(JobAborted, match=r"^interrupted at \d+%: run the same command to resume$") as info:
         run_job_on_devices(clip, out, options(), ["cpu", "cpu"], on_event=on_event, cancel=cancel, keep=True)
     assert not out.exists() and journal_folder(out).exists()
+    kept = [int(k) for k in read_manifest(journal_folder(out))["segments"]]  # every kept segment counts
+    pairs = sum(min(SEGMENT, FRAMES - 1 - k * SEGMENT) for k in kept)
+    assert str(info.value) == f"interrupted at {100 * pairs // (FRAMES - 1)}%: run the same command to resume"
     assert len([e for e in seen if isinstance(e, PairDone)]) < FRAMES - 1
     run_job_on_devices(clip, out, options(), ["cpu", "cpu"])
     assert packets(out) == packets(reference)
