@@ -422,3 +422,25 @@ def test_a_journal_of_other_options_is_refused_by_every_worker_and_left_as_it_is
     with pytest.raises(OutputError, match=r"not made by this job \(it was made with other options \(factor"):
         run_job_on_devices(clip, out, options(factor=3), ["cpu", "cpu"])
     assert {p.name: p.read_bytes() for p in journal_folder(out).iterdir()} == before and not out.exists()
+
+
+def test_tui_headless_with_two_cpu_devices_uploads_the_same_output(slow_clips, tmp_path, capsys):
+    from tui.cli import main
+
+    long, _ = slow_clips
+    uploads = tmp_path / "up"
+    uploads.mkdir()
+    out = tmp_path / "long_2x.mp4"
+    code = main([
+        "tui", str(long), "-o", str(out), "--model", "blend", "--codec", "libx264", "--headless",
+        "--devices", "cpu,cpu", "--upload", uploads.as_uri(), "--confirm", "1", "--check-interval", "0",
+        "--countdown", "0",
+    ])
+    assert code == 0
+    assert (uploads / out.name).read_bytes() == out.read_bytes()
+    log = Path(f"{out}.framedeck.log").read_text()
+    assert "--devices cpu,cpu: each clip is shared out over 2 devices (cpu, cpu)" in log
+    assert "worker 1 (cpu): " in log
+    reference = tmp_path / "ref.mp4"
+    assert cli(str(long), "-o", str(reference), "--devices", "cpu") == 0
+    assert packets(out) == packets(reference)
