@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from core.errors import InputError
 from core.options import JobOptions
+from tui.commands.devices_arg import device_pool
 from tui.commands.job_args import add_job_arguments, job_options_from_args, plan_session
 from tui.commands.preflight import check_console_paths
 from tui.commands.watchdog_args import add_watchdog_arguments
@@ -118,6 +119,7 @@ def handle_tui(args: argparse.Namespace) -> int:
     from tui.session import ConsoleSession
 
     options = job_options_from_args(args)
+    pool, devices_line, options = device_pool(args, options)
     plan = plan_session(args, options)
     queue, planned = plan.queue, plan.clips
     output = Path(args.output)
@@ -158,8 +160,15 @@ def handle_tui(args: argparse.Namespace) -> int:
         skip_complete=queue and args.skip_complete,
         output_folder=output if queue else None,
         container=args.container,
+        run_job=pool,
     )
-    return run_console(session, headless=args.headless)
+    if devices_line:
+        session.note("info", devices_line)
+    try:
+        return run_console(session, headless=args.headless)
+    finally:
+        if pool is not None:
+            pool.close()
 
 
 def handle_demo(args: argparse.Namespace) -> int:

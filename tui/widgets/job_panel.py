@@ -20,6 +20,7 @@ from core.events import (
     Stage,
     StageChanged,
     Stalled,
+    WorkerRates,
 )
 from core.rate import format_eta
 from tui.widgets.bars import bar, seconds_text
@@ -45,6 +46,7 @@ class JobState:
     paused: bool = False
     finished: bool = False
     failed: str = ""
+    workers: WorkerRates | None = None  # a job on several devices: each worker's pairs and rate
 
     def apply(self, event: object) -> bool:
         """Fold ``event`` in; True when the panel changed."""
@@ -67,6 +69,8 @@ class JobState:
             self.eta = event.eta_seconds
             self.elapsed = event.elapsed
             self.stalled = ""
+        elif isinstance(event, WorkerRates):
+            self.workers = event
         elif isinstance(event, BatchChanged):
             self.batch = event.batch
         elif isinstance(event, OomBackoff):
@@ -136,6 +140,8 @@ class JobPanel(Static):
         table.add_row("time", Text(times + ("  held" if frozen else ""), style="dim" if frozen else ""))
         backoffs = Text(f"OOM back-offs {s.oom_backoffs}", style="yellow" if s.oom_backoffs else "")
         table.add_row("batch", Text(f"{s.batch or '-'}  ").append_text(backoffs))
+        if s.workers is not None:
+            table.add_row("devices", Text(s.workers.line, overflow="ellipsis"))
         if s.stalled:
             table.add_row("warning", Text(s.stalled, style="bold red"))
         failure = s.failed or (s.detail if s.stage in ("failed", "aborted") else "")
