@@ -57,6 +57,7 @@ from core.memory import clean_up, release_cuda_memory, trim_host_memory
 from core.model_runner import ModelRunner
 from core.models.auto import choice_for_job, chosen_event
 from core.options import JobOptions
+from core.preview import FrameTap
 from core.rate import RateEstimator
 from core.scenecut import PairKind, SceneCutDetector
 from core.schedule import OutputSchedule
@@ -99,7 +100,9 @@ class _Job:
         pairs: range | None = None,
         keep: bool = False,
         restart: bool = False,
+        preview: FrameTap | None = None,
     ) -> None:
+        self.preview = preview  # small copies of a made frame and its neighbours (core/preview.py)
         self.input_path = input_path
         self.output_path = output_path
         self.options = options
@@ -455,6 +458,8 @@ class _Job:
         if self.journal is not None and (index + 1) % self.journal.segment_pairs == 0:
             self.scene_after[(index + 1) // self.journal.segment_pairs] = list(self.detector.recent)
         self.slots.add_pair(index, frame0, frame1, kind)
+        if self.preview is not None and kind is PairKind.NORMAL:
+            self.preview.offer_pair(index, frame0, frame1)
 
     def flush(self, final: bool = False) -> None:
         """Write every leading slot whose picture is ready, in output order."""
@@ -470,6 +475,8 @@ class _Job:
                 start = self.clock()
                 self.writer.write(slot.picture, slot.pts)
                 control.add_time("wait", self.clock() - start)
+                if self.preview is not None:
+                    self.preview.offer_slot(slot.pair, slot.picture)
             finished = self.slots.written(slot)
             if finished is not None:
                 self.pair_done(finished)
@@ -524,6 +531,7 @@ def run_job(
     keep: bool = False,
     restart: bool = False,
     journal: bool = True,
+    preview: FrameTap | None = None,
 ) -> JobFinished:
     """Interpolate ``input_path`` into ``output_path`` and return the summary.
 
@@ -541,6 +549,7 @@ def run_job(
     "interrupted at N%: run the same command to resume"); a failure removes it.
     ``pairs`` (a range starting at a segment boundary) runs only those pairs into the journal.
     ``journal=False`` encodes straight into the output, as before journals existed.
+    ``preview`` (a :class:`core.preview.FrameTap`) is offered each made frame and its neighbours.
     Raises :class:`core.errors.FramedeckError` (with one sentence) on any failure; the
     model is unloaded and memory released whatever happens.
     """
@@ -554,7 +563,7 @@ def run_job(
     faults.note = lambda message: control.log("warning", message)
     job = _Job(
         Path(input_path), Path(output_path), options, on_event, control, faults, interpolator, writer_factory,
-        journaled=journal, pairs=pairs, keep=keep, restart=restart,
+        journaled=journal, pairs=pairs, keep=keep, restart=restart, preview=preview,
     )
     try:
         return job.run()

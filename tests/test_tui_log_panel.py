@@ -61,7 +61,7 @@ async def test_the_log_panel_shows_checks_on_one_line_the_summary_and_the_countd
 async def test_slash_filters_the_log_and_an_empty_filter_shows_all(tmp_path: Path) -> None:
     job = ScriptedJob(pairs=4, gated=False)
     app = make_app(make_session(tmp_path, job))
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=(80, 30)) as pilot:  # tall enough for the last lines of the job
         await wait_for(pilot, lambda: app.summary is not None)
         log = app.query_one(LogPanel)
         await pilot.press("slash")

@@ -47,11 +47,13 @@ from tui.screens.confirm import ChoiceScreen, ConfirmScreen
 from tui.screens.help import HelpScreen
 from tui.screens.log_filter import LogFilterScreen
 from tui.screens.path_prompt import PathPrompt
+from tui.screens.preview import PreviewScreen
 from tui.session import ConsoleSession, SessionSummary
 from tui.widgets.gpu_panel import GpuPanel, GpuSampled, GpuState
 from tui.widgets.header import HeaderBar
 from tui.widgets.job_panel import JobPanel, JobState
 from tui.widgets.log_panel import LogPanel
+from tui.widgets.outlook_rows import outlook_for
 from tui.widgets.queue_panel import QueuePanel
 from tui.widgets.watchdog_panel import WatchdogPanel
 
@@ -90,6 +92,7 @@ class FramedeckApp(App[SessionSummary]):
         Binding("j", "select_clip(1)", "Select down", show=False),
         Binding("plus", "add_clip", "Add", show=False, key_display="+"),
         Binding("slash", "filter_log", "Filter", key_display="/"),
+        Binding("v", "preview", "Preview", show=False),
         Binding("question_mark", "help", "Help", key_display="?"),
     ]
 
@@ -220,7 +223,7 @@ class FramedeckApp(App[SessionSummary]):
             queue_changed = queue_changed or isinstance(event, QUEUE_EVENTS)
             job_changed = self.job.apply(event) or job_changed
         if job_changed:
-            self.query_one(JobPanel).show()
+            self._show_outlook()
         if watchdog_changed and self.link is not None:
             self._show_watchdog()
         if (queue_changed or watchdog_changed) and self.has_queue:
@@ -232,6 +235,17 @@ class FramedeckApp(App[SessionSummary]):
             return
         self.gpu.apply(message)
         self.query_one(GpuPanel).show()
+        self.job.written_bytes = message.host.written_bytes if message.host is not None else None
+        self._show_outlook()  # the clock and the cost move on between job events
+
+    def _show_outlook(self) -> None:
+        """The job panel with time and money (tui/widgets/outlook_rows.py) brought up to now."""
+        estimate = self.gpu.host.output_estimate if self.gpu.host is not None else None
+        self.job.outlook = outlook_for(self.session, self.job.eta, estimate)
+        self.job.has_watchdog = self.link is not None
+        last = self.session.checker.last
+        self.job.check = last.line() if last is not None and self.job.finished else None
+        self.query_one(JobPanel).show()
 
     def on_session_ended(self, message: SessionEnded) -> None:
         if self._drain_timer is not None:  # the job's last events are shown before its end
@@ -432,6 +446,9 @@ class FramedeckApp(App[SessionSummary]):
                 log.set_filter(text)
 
         self.push_screen(LogFilterScreen(log.filter), apply)
+
+    def action_preview(self) -> None:
+        self.push_screen(PreviewScreen(self.session.job_kwargs.get("preview")))  # type: ignore[arg-type]
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

@@ -10,7 +10,9 @@ import argparse
 import importlib
 import sys
 
+from core.config import Config
 from core.errors import FramedeckError
+from tui.commands.config_args import add_config_argument, apply_config, read_config
 
 # Each module defines add_parser(subparsers) and sets a ``handler(args) -> int`` default.
 COMMAND_MODULES = [
@@ -22,21 +24,29 @@ COMMAND_MODULES = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(config: Config | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="framedeck",
         description="In-process video frame interpolation with upload-verified shutdown.",
     )
+    add_config_argument(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_parser(sub)
+    apply_config(sub, config or Config(None))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    try:
+        config = read_config(argv)
+    except FramedeckError as exc:
+        print(f"framedeck: {exc}", file=sys.stderr)
+        return exc.exit_code
+    parser = build_parser(config)
     args = parser.parse_args(argv)
+    args.config_file = config
     try:
         return int(args.handler(args) or 0)
     except FramedeckError as exc:
