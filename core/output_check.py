@@ -48,6 +48,15 @@ class OutputCheck:
             found.append(f"{fps:.3f} fps where {self.output_fps:.3f} fps was the target")
         return found
 
+    def short(self) -> tuple[str, str]:
+        """(level, text) for a panel row: the figures, or what disagrees."""
+        if self.actual_frames is None and self.actual_duration is None:
+            return "warning", "could not be read back"
+        if self.problems:
+            return "warning", "⚠ " + "; ".join(self.problems)
+        fps = f"{self.actual_fps:.3f}".rstrip("0").rstrip(".") if self.actual_fps else "?"
+        return "info", f"✓ {self.actual_frames} frames, {self.actual_duration or 0:.3f} s, {fps} fps"
+
     def line(self) -> tuple[str, str]:
         """(level, text) for the log."""
         name = Path(self.output).name

@@ -151,3 +151,33 @@ async def test_preview_before_any_frame_says_so(frozen) -> None:  # noqa: F811
 
 if os.environ.get("FRAMEDECK_UPDATE_SNAPSHOTS") == "1":  # pragma: no cover
     OUT.mkdir(exist_ok=True)
+
+
+async def test_a_real_job_ends_with_frames_bytes_and_its_output_checked(tmp_path: Path) -> None:
+    from sample_media.generate import write_clip
+    from tests.fake_nvml import MissingNvml
+
+    clip = write_clip(tmp_path / "clip.mp4", 64, 36, 24, 0.5, audio=False)  # 12 frames -> 24
+    session = ConsoleSession(str(clip), str(tmp_path / "out.mp4"),
+                             JobOptions(factor=2, model="blend", device="cpu"),
+                             log_path=tmp_path / "framedeck.log", job_kwargs={"preview": FrameTap(every=0.0)})
+    host = HostSampler()
+    host.watch(session.output_path)
+    session.subscribe(host.on_event)
+    app = FramedeckApp(session, sampler=sampler_for(GpuTelemetry(nvml=MissingNvml()), lambda: None, host),
+                       gpu_interval=None, env=TMUX_ENV)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.summary is not None, limit=120)
+        app.sample_gpu()
+        await wait_for(pilot, lambda: app.gpu.samples >= 1)
+        await pilot.pause(0.1)
+        text = screen_text(app)
+        size = (tmp_path / "out.mp4").stat().st_size
+        assert "24/24 frames" in text and f"{size / 1024:.1f} KiB on disk" in text
+        assert "check    ✓ 24 frames, 0.500 s, 48 fps" in text  # read back from the file
+        assert "output check: out.mp4 24 frames, 0.500 s at 48 fps, as expected" in session.log_path.read_text()
+        assert "host cpu" in text and "disk" in text and "no NVIDIA GPU" in text
+        await pilot.press("v")
+        await wait_for(pilot, lambda: isinstance(app.screen, PreviewScreen))
+        await pilot.pause(0.1)
+        assert "made" in screen_text(app) and screen_text(app).count("▀") > 30

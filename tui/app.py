@@ -244,7 +244,7 @@ class FramedeckApp(App[SessionSummary]):
         self.job.outlook = outlook_for(self.session, self.job.eta, estimate)
         self.job.has_watchdog = self.link is not None
         last = self.session.checker.last
-        self.job.check = last.line() if last is not None and self.job.finished else None
+        self.job.check = last.short() if last is not None and self.job.finished else None
         self.query_one(JobPanel).show()
 
     def on_session_ended(self, message: SessionEnded) -> None:

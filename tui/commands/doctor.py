@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.doctor import broken_required, collect_report, format_report
+from core.config import Config
+from core.doctor import DoctorRow, broken_required, collect_report, format_report
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -18,6 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def handle(args: argparse.Namespace) -> int:
     """Print the report; exit 1 when something framedeck cannot run without is broken."""
     rows = collect_report()
+    config = getattr(args, "config_file", None) or Config(None)
+    rows.append(DoctorRow("config file", config.describe(), True))  # which file was read, if any
     print(format_report(rows))
     broken = broken_required(rows)
     if broken:

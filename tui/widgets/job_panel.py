@@ -153,7 +153,7 @@ class JobPanel(Static):
         if output is not None:
             table.add_row(*output)
         if s.check is not None:
-            table.add_row("check", Text(s.check[1].removeprefix("output check: "),
+            table.add_row("check", Text(s.check[1],
                                         style="yellow" if s.check[0] == "warning" else "green"))
         if s.stalled:
             table.add_row("warning", Text(s.stalled, style="bold red"))
