@@ -181,3 +181,28 @@ async def test_a_real_job_ends_with_frames_bytes_and_its_output_checked(tmp_path
         await wait_for(pilot, lambda: isinstance(app.screen, PreviewScreen))
         await pilot.pause(0.1)
         assert "made" in screen_text(app) and screen_text(app).count("▀") > 30
+
+
+async def test_paused_the_finish_and_the_cost_move_on_with_the_clock_and_the_eta_holds(frozen) -> None:  # noqa: F811
+    wall = Wall(FIXED_TIME)
+    app, job, _ = health_app(TMUX_ENV, wall)
+    async with app.run_test(size=(120, 40)) as pilot:
+        job.release(5)
+        await wait_for(pilot, lambda: app.job.done == 5)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: job.held.is_set())
+        app.sample_gpu()
+        await wait_for(pilot, lambda: app.gpu.samples == 1)
+        await pilot.pause(0.05)
+        before = screen_text(app)
+        assert "done 22:13  stop 22:14 (in 1:22)" in before and "0.00 so far, ~0.06 in all" in before
+        wall.now = FIXED_TIME + 600  # ten minutes paused
+        app.sample_gpu()
+        await wait_for(pilot, lambda: app.gpu.samples == 2)
+        await pilot.pause(0.05)
+        after = screen_text(app)
+        assert "ETA 0:02  held" in after  # the work left is what it was
+        assert "done 22:23  stop 22:24 (in 1:22)" in after  # everything ten minutes later
+        assert "0.42 so far, ~0.47 in all" in after  # 600 s and 682 s at 2.5/h
+        await pilot.press("p")
+        job.release(3)
