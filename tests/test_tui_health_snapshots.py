@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import av
 import numpy as np
 import pytest
+from textual.widgets._footer import FooterKey
 
 from core.host_health import HostSampler
 from core.options import JobOptions
@@ -28,6 +29,7 @@ from tui.commands.console import build_link
 from tui.screens.preview import PreviewScreen
 from tui.session import ConsoleSession
 from tui.widgets.gpu_panel import sampler_for
+from tui.widgets.log_panel import LogPanel
 
 MIB = 2**20
 OUT = Path("/tmp/framedeck-snapshot-out")  # fixed: the disk line names the folder
@@ -78,6 +80,10 @@ def health_app(env: dict[str, str], wall: Wall) -> tuple[FramedeckApp, ScriptedJ
     return FramedeckApp(session, sampler=sampler, gpu_interval=None, env=env), job, host
 
 
+def logged(app: FramedeckApp, text: str) -> bool:
+    return any(text in record.message for record in app.query_one(LogPanel).records)
+
+
 SIZES = [((80, 24), NO_TMUX_ENV, "80x24"), ((120, 40), TMUX_ENV, "120x40")]
 
 
@@ -87,7 +93,7 @@ async def test_health_and_money_snapshot(frozen, size, env, name) -> None:  # no
     app, job, _ = health_app(env, wall)
     async with app.run_test(size=size) as pilot:
         job.release(5)
-        await wait_for(pilot, lambda: app.job.done == 5)
+        await wait_for(pilot, lambda: app.job.done == 5 and logged(app, "pair 4 done"))
         wall.now = FIXED_TIME + 3600  # an hour into the session
         app.sample_gpu()
         await wait_for(pilot, lambda: app.gpu.samples == 1)
@@ -125,6 +131,9 @@ async def test_preview_snapshot(frozen, size, env, name) -> None:  # noqa: F811
                    SimpleNamespace(source=av.VideoFrame.from_ndarray(second, format="rgb24")))
     tap.offer_slot(41, made)
     async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, lambda: len(app.screen.query(FooterKey)) > 0  # the footer is drawn
+                       and app.job.stage == "interpolating" and logged(app, "stage interpolating"))
+        await pilot.pause(0.1)
         await pilot.press("v")
         await wait_for(pilot, lambda: isinstance(app.screen, PreviewScreen))
         await pilot.pause(0.1)
@@ -192,14 +201,12 @@ async def test_paused_the_finish_and_the_cost_move_on_with_the_clock_and_the_eta
         await pilot.press("p")
         await wait_for(pilot, lambda: job.held.is_set())
         app.sample_gpu()
-        await wait_for(pilot, lambda: app.gpu.samples == 1)
-        await pilot.pause(0.05)
+        await wait_for(pilot, lambda: "0.00 so far" in screen_text(app))
         before = screen_text(app)
         assert "done 22:13  stop 22:14 (in 1:22)" in before and "0.00 so far, ~0.06 in all" in before
         wall.now = FIXED_TIME + 600  # ten minutes paused
         app.sample_gpu()
-        await wait_for(pilot, lambda: app.gpu.samples == 2)
-        await pilot.pause(0.05)
+        await wait_for(pilot, lambda: "0.42 so far" in screen_text(app))
         after = screen_text(app)
         assert "ETA 0:02  held" in after  # the work left is what it was
         assert "done 22:23  stop 22:24 (in 1:22)" in after  # everything ten minutes later

@@ -24,7 +24,7 @@ from textual.widgets import Footer
 from textual.worker import Worker
 
 from core.errors import FramedeckError, JobAborted
-from core.events import JobStarted, LogRecord, ModelChosen, PairDone
+from core.events import JobStarted, LogRecord, ModelChosen, PairDone, StageTimes
 from monitor.events import (
     CountdownTick,
     StopOutcome,
@@ -58,7 +58,8 @@ from tui.widgets.queue_panel import QueuePanel
 from tui.widgets.watchdog_panel import WatchdogPanel
 
 Sampler = Callable[[], GpuSampled]
-DRAIN_INTERVAL = 0.1  # seconds: the screen follows the job at most ten times a second
+DRAIN_INTERVAL = 0.5  # seconds: the screen follows the job at most twice a second (BENCHMARKS.md)
+QUIET_EVENTS = (PairDone, LogRecord, StageTimes, UploadProgress)  # change no key: the footer stays
 QUEUE_ACTIONS = ("skip_clip", "retry_clip", "move_clip", "select_clip", "add_clip")
 COMPACT_HEIGHT = 32  # below this many rows the Queue panel takes the GPU panel's place
 QUEUE_EVENTS = (ClipChanged, QueueClosed, PairDone)
@@ -204,9 +205,10 @@ class FramedeckApp(App[SessionSummary]):
         self._last_drain = time.monotonic()
         if not self.showing:
             return
-        job_changed = watchdog_changed = queue_changed = False
+        job_changed = watchdog_changed = queue_changed = keys_changed = False
         log = self.query_one(LogPanel)
         for event in self.inbox.drain():
+            keys_changed = keys_changed or not isinstance(event, QUIET_EVENTS)
             if isinstance(event, WATCH_EVENTS):
                 watchdog_changed = True
             if isinstance(event, LogRecord):
@@ -228,7 +230,8 @@ class FramedeckApp(App[SessionSummary]):
             self._show_watchdog()
         if (queue_changed or watchdog_changed) and self.has_queue:
             self._show_queue()
-        self.refresh_bindings()
+        if keys_changed:  # the footer recomposes itself: only when a key may have changed
+            self.refresh_bindings()
 
     def on_gpu_sampled(self, message: GpuSampled) -> None:
         if not self.showing:
