@@ -42,13 +42,35 @@ def _drain(fd: int) -> None:
             return
 
 
-def _finish(proc: subprocess.Popen) -> tuple[float, float]:
+def _finish(proc: subprocess.Popen, allowed: tuple[int, ...] = (0,)) -> tuple[float, float]:
     """Wait for ``proc``; (cpu seconds, wall seconds since it started)."""
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
+    if proc.returncode not in allowed:
         raise SystemExit(f"{proc.args} exited {proc.returncode}")
     return usage.ru_utime + usage.ru_stime, 0.0
+
+
+RUN_THREADS: list[list[float]] = []
+
+
+def _threads_during_job(proc: subprocess.Popen, out: Path, screen: bool = False) -> list[float]:
+    """Each thread's CPU seconds from the job's start (its journal appears) to its output;
+    with ``screen``, the main thread's share of a core goes into SCREEN."""
+    journal = out.with_name(f".{out.name}.framedeck")
+    while not journal.exists():
+        if proc.poll() is not None:
+            raise SystemExit(f"{proc.args[3]} exited early ({proc.returncode})")
+        time.sleep(0.02)
+    main0, wall0, threads0 = thread_cpu(proc.pid, proc.pid), time.perf_counter(), all_threads(proc.pid)
+    while not out.exists():
+        if proc.poll() is not None:
+            raise SystemExit(f"{proc.args[3]} exited early ({proc.returncode})")
+        time.sleep(0.05)
+    if screen:
+        SCREEN.append((thread_cpu(proc.pid, proc.pid) - main0) / (time.perf_counter() - wall0))
+    threads = all_threads(proc.pid)
+    return sorted((round(c - threads0.get(t, 0.0), 2) for t, c in threads.items()), reverse=True)
 
 
 def run_headless(clip: Path, out: Path, model: str) -> tuple[float, float]:
@@ -57,6 +79,7 @@ def run_headless(clip: Path, out: Path, model: str) -> tuple[float, float]:
         [sys.executable, "-m", "tui.cli", "run", str(clip), "-o", str(out), "--model", model, "--quiet"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
+    RUN_THREADS.append(_threads_during_job(proc, out))
     cpu, _ = _finish(proc)
     return cpu, time.perf_counter() - start
 
@@ -68,6 +91,11 @@ def thread_cpu(pid: int, tid: int) -> float:
 
 
 SCREEN: list[float] = []  # the console's main thread, CPU seconds per second of job
+THREADS: list[list[float]] = []  # every thread's CPU seconds during the job, largest first
+
+
+def all_threads(pid: int) -> dict[int, float]:
+    return {int(t): thread_cpu(pid, int(t)) for t in os.listdir(f"/proc/{pid}/task")}
 
 
 def run_console(clip: Path, out: Path, model: str) -> tuple[float, float]:
@@ -83,21 +111,11 @@ def run_console(clip: Path, out: Path, model: str) -> tuple[float, float]:
     os.close(slave)
     reader = threading.Thread(target=_drain, args=(master,), daemon=True)
     reader.start()
-    journal = out.with_name(f".{out.name}.framedeck")  # exists from the job's start to its join
-    while not journal.exists():
-        if proc.poll() is not None:
-            raise SystemExit(f"framedeck tui exited early ({proc.returncode})")
-        time.sleep(0.02)
-    cpu0, wall0 = thread_cpu(proc.pid, proc.pid), time.perf_counter()
-    while not out.exists():
-        if proc.poll() is not None:
-            raise SystemExit(f"framedeck tui exited early ({proc.returncode})")
-        time.sleep(0.05)
+    THREADS.append(_threads_during_job(proc, out, screen=True))
     wall = time.perf_counter() - start
-    SCREEN.append((thread_cpu(proc.pid, proc.pid) - cpu0) / (time.perf_counter() - wall0))
     time.sleep(0.5)  # the last events reach the screen
     os.write(master, b"q")
-    cpu, _ = _finish(proc)
+    cpu, _ = _finish(proc, allowed=(0, 130))  # 130: q came while the session was still closing
     os.close(master)
     return cpu, wall
 
@@ -128,6 +146,10 @@ def main() -> None:
     extra = [t[0] - r[0] for r, t in zip(runs["run"], runs["tui"], strict=True)]
     share = [(t[0] - r[0]) / t[1] for r, t in zip(runs["run"], runs["tui"], strict=True)]
     print("console main thread (the screen), cores during the job: " + " ".join(f"{c:.3f}" for c in SCREEN))
+    for used in RUN_THREADS:
+        print(f"run threads during the job (cpu s, {len(used)} threads): " + " ".join(f"{c:.2f}" for c in used[:8]))
+    for used in THREADS:
+        print(f"console threads during the job (cpu s, {len(used)} threads): " + " ".join(f"{c:.2f}" for c in used[:8]))
     print("console extra cpu s " + " ".join(f"{e:+.2f}" for e in extra)
           + "  = cores during the job " + " ".join(f"{s:+.2f}" for s in share))
 

@@ -64,6 +64,8 @@ class FrameTap:
 
     def offer_pair(self, index: int, frame0: Any, frame1: Any) -> None:
         """A pair the model will interpolate (its DecodedFrames); remembered when a copy is due."""
+        if self._pending is not None and index <= self._pending[0]:  # a new clip (or a retry)
+            self._pending = None  # began: the remembered pair was never written
         if self._pending is None and self.clock() - self._last >= self.every:
             self._pending = (index, frame0.source, frame1.source)
 
@@ -83,10 +85,6 @@ class FrameTap:
         with self._lock:
             self._latest = frames
             self.taken += 1
-
-    def forget(self) -> None:
-        """A new clip: drop the pending pair (its frames belong to the last clip)."""
-        self._pending = None
 
     def latest(self) -> PreviewFrames | None:
         with self._lock:

@@ -53,6 +53,11 @@ def test_the_tap_copies_at_most_every_n_seconds_and_only_made_frames() -> None:
     tap.offer_pair(2, frame, other)
     tap.offer_slot(2, made)
     assert tap.taken == 2 and tap.latest().pair == 2  # type: ignore[union-attr]
+    now["t"] = 5.0
+    tap.offer_pair(7, frame, other)  # remembered, but the clip ends before its made frame
+    tap.offer_pair(0, other, frame)  # the next clip starts again at pair 0: the old one is dropped
+    tap.offer_slot(0, made)
+    assert tap.taken == 3 and tap.latest().before[0, 0, 0] == 200  # type: ignore[union-attr]
 
 
 def test_small_rgb_of_deep_arrays_keeps_the_top_bits() -> None:

@@ -224,6 +224,7 @@ def demo_session(
         link=link,
         sleep=sleep,
         wall=wall,
+        job_kwargs={"preview": FrameTap()},
     )
 
 
