@@ -176,3 +176,30 @@ def test_too_little_free_disk_is_one_sentence_before_anything_is_written(clip, t
     with pytest.raises(OutputError, match=r"has 1000 bytes free but this job needs about .* twice the output"):
         run_job(clip, tmp_path / "o.mp4", options())
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_queue_rerun_after_an_interrupt_skips_the_done_clip_and_resumes_the_other(clip, reference, tmp_path):
+    """The session engine over journals: the interrupted clip's progress is kept, and the same
+    queue run again skips the finished output and resumes the other from its journal."""
+    from session import ClipState, Session
+
+    first, second = tmp_path / "first.mp4", tmp_path / "second.mp4"
+    clips = [(clip, first), (clip, second)]
+    cancel, seen = threading.Event(), []
+
+    def on_event(event):
+        seen.append(event)
+        if isinstance(event, PairDone) and event.index == 30 and first.exists():
+            cancel.set()  # in the second clip
+
+    result = Session(options(), clips, on_event=on_event, cancel=cancel, job_kwargs={"keep": True}).run()
+    assert [c.state for c in result.clips] == [ClipState.DONE, ClipState.FAILED]
+    assert "run the same command to resume" in result.clips[1].message
+    assert not second.exists() and len(read_manifest(journal_folder(second))["segments"]) >= 2
+
+    events: list = []
+    result = Session(options(), clips, on_event=events.append, job_kwargs={"keep": True}).run()
+    assert [c.state for c in result.clips] == [ClipState.SKIPPED, ClipState.DONE] and result.exit_code == 0
+    assert any(isinstance(e, JobResumed) for e in events)
+    assert packets(first) == packets(second) == packets(reference)
+    assert not journal_folder(second).exists()
