@@ -18,6 +18,7 @@ from typing import Any
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 PREVIEW_WIDTH = 192  # pixels kept per frame: enough for a terminal, a few tens of KiB
 
@@ -39,7 +40,8 @@ def small_rgb(picture: Any, width: int = PREVIEW_WIDTH) -> np.ndarray:
     if isinstance(picture, av.VideoFrame):
         w = min(width, picture.width)
         h = max(1, round(picture.height * w / picture.width))
-        return picture.reformat(width=w, height=h, format="rgb24").to_ndarray()
+        # a reformatter of our own: the frame's cached one may be in use by the encoder thread
+        return VideoReformatter().reformat(picture, width=w, height=h, format="rgb24").to_ndarray()
     array = np.asarray(picture)
     step = max(1, -(-array.shape[1] // width))  # ceil: never wider than ``width``
     small = array[::step, ::step, :3]
@@ -57,7 +59,7 @@ class FrameTap:
         self.width = width
         self.clock = clock
         self._last = -float("inf")
-        self._pending: tuple[int, Any, Any] | None = None  # pair, its two source frames
+        self._pending: tuple[int, Any, Any, Any] | None = None  # pair, its frames' RGB, frame 0's source
         self._latest: PreviewFrames | None = None
         self._lock = threading.Lock()
         self.taken = 0
@@ -67,12 +69,14 @@ class FrameTap:
         if self._pending is not None and index <= self._pending[0]:  # a new clip (or a retry)
             self._pending = None  # began: the remembered pair was never written
         if self._pending is None and self.clock() - self._last >= self.every:
-            self._pending = (index, frame0.source, frame1.source)
+            # the pipeline's own RGB copies (decoded frames are shared with the encoder thread)
+            self._pending = (index, frame0.rgb, frame1.rgb, frame0.source)
 
     def offer_slot(self, pair: int, picture: Any) -> None:
-        """An output frame was written: take the copy if it is the remembered pair's made frame."""
+        """An output frame was written: take the copy if it is the remembered pair's made frame
+        (not its first frame, which slots at t = 0 and across cuts hold)."""
         pending = self._pending
-        if pending is None or pair != pending[0] or picture is pending[1] or picture is None:
+        if pending is None or pair != pending[0] or picture is None or picture is pending[3]:
             return
         self._pending = None
         now = self.clock()

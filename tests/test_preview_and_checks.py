@@ -29,7 +29,7 @@ def test_a_real_job_gives_the_tap_a_made_frame_between_its_neighbours_and_reads_
     assert frames is not None and tap.taken >= 5
     assert frames.before.shape == frames.made.shape == frames.after.shape == (18, 32, 3)
     middle = (frames.before.astype(int) + frames.after.astype(int)) / 2
-    assert np.abs(frames.made - middle).mean() < 4  # blend: the mix of its two neighbours
+    assert np.abs(frames.made - middle).mean() < 6  # blend: the mix of its two neighbours (each via its own colour path)
     assert lines == [("info", f"output check: out.mp4 {result.output_frames} frames, 0.500 s at 48 fps, as expected")]
     assert checker.last is not None and checker.last.problems == []
 
@@ -37,8 +37,8 @@ def test_a_real_job_gives_the_tap_a_made_frame_between_its_neighbours_and_reads_
 def test_the_tap_copies_at_most_every_n_seconds_and_only_made_frames() -> None:
     now = {"t": 0.0}
     tap = FrameTap(every=2.0, width=8, clock=lambda: now["t"])
-    frame = SimpleNamespace(source=np.zeros((4, 16, 3), np.uint8))
-    other = SimpleNamespace(source=np.full((4, 16, 3), 200, np.uint8))
+    frame = SimpleNamespace(rgb=np.zeros((4, 16, 3), np.uint8), source=object())
+    other = SimpleNamespace(rgb=np.full((4, 16, 3), 200, np.uint8), source=object())
     made = np.full((4, 16, 3), 100, np.uint8)
     tap.offer_pair(0, frame, other)
     tap.offer_slot(0, frame.source)  # the pair's own first frame (t = 0) is not a made one

@@ -127,9 +127,8 @@ async def test_preview_snapshot(frozen, size, env, name) -> None:  # noqa: F811
     app.session.job_kwargs["preview"] = tap
     first, second = gradient(128, 72, 0), gradient(128, 72, 2)
     made = (first // 2 + second // 2).astype(np.uint8)
-    tap.offer_pair(41, SimpleNamespace(source=av.VideoFrame.from_ndarray(first, format="rgb24")),
-                   SimpleNamespace(source=av.VideoFrame.from_ndarray(second, format="rgb24")))
-    tap.offer_slot(41, made)
+    tap.offer_pair(41, SimpleNamespace(rgb=first, source=object()), SimpleNamespace(rgb=second, source=object()))
+    tap.offer_slot(41, av.VideoFrame.from_ndarray(made, format="rgb24"))  # as the GPU colour path makes them
     async with app.run_test(size=size) as pilot:
         await wait_for(pilot, lambda: len(app.screen.query(FooterKey)) > 0  # the footer is drawn
                        and app.job.stage == "interpolating" and logged(app, "stage interpolating"))
