@@ -96,6 +96,18 @@ class PairDone:
 
 
 @dataclass(frozen=True)
+class WorkerRates:
+    """A job shared out over several devices (core/device_job.py): each worker's device,
+    pairs done in this job and current rate (pairs per second), in worker order."""
+
+    workers: tuple[tuple[str, int, float | None], ...]
+
+    @property
+    def line(self) -> str:
+        return "  ".join(f"{device} {pairs} {f'{rate:.2f}/s' if rate else '-/s'}" for device, pairs, rate in self.workers)
+
+
+@dataclass(frozen=True)
 class JobResumed:
     """A journal of an earlier run of the same job was found: work starts at ``pair``."""
 
@@ -163,6 +175,7 @@ Event = (
     | ModelFetch
     | JobStarted
     | PairDone
+    | WorkerRates
     | JobResumed
     | BatchChanged
     | OomBackoff

@@ -9,7 +9,9 @@ fails at that 0-based frame, input or output, as a broken stream or encoder woul
 encoder thread blocks at that frame for S seconds, or until the job is stopped),
 ``hang-store@segment=K,seconds=S`` (the journal's store thread blocks before writing segment
 K, so segments before K are kept and nothing after) and ``hang-join@packet=N,seconds=S``
-(the final join blocks after muxing N video packets). Each hang announces itself once
+(the final join blocks after muxing N video packets), and ``device-error@worker=W,pair=N``
+(in a job shared out over several devices, worker W's device fails as a CUDA error would once
+it has finished input pair N: core/device_job.py gives its range to the other devices). Each hang announces itself once
 through ``note`` (the job logs it as a warning), so a test knows the point was reached.
 Only the core's fault hooks read this; nothing else changes behaviour.
 """
@@ -26,6 +28,10 @@ from core.errors import DecodeError, EncodeError, OptionError
 ENV_VAR = "FRAMEDECK_INJECT"
 
 
+class InjectedDeviceError(RuntimeError):
+    """Raised by ``device-error@worker=W,pair=N``, like a CUDA error that ends a device's work."""
+
+
 class InjectedOutOfMemory(MemoryError):
     """Raised by ``oom@pair=N``; handled exactly like a real out-of-memory error."""
 
@@ -40,6 +46,7 @@ class FaultPlan:
     encode_hangs: dict[int, float] = field(default_factory=dict)
     store_hangs: dict[int, float] = field(default_factory=dict)
     join_hangs: dict[int, float] = field(default_factory=dict)
+    device_errors: dict[int, int] = field(default_factory=dict)  # worker -> pair
     note: Callable[[str], None] | None = None  # where a hang announces itself
     release: threading.Event = field(default_factory=threading.Event)  # ends injected hangs
 
@@ -75,6 +82,8 @@ class FaultPlan:
                     plan.store_hangs[int(values["segment"])] = values.get("seconds", 30.0)
                 elif kind == "hang-join":
                     plan.join_hangs[int(values["packet"])] = values.get("seconds", 30.0)
+                elif kind == "device-error":
+                    plan.device_errors[int(values["worker"])] = int(values["pair"])
                 else:
                     raise OptionError(f"{ENV_VAR}: unknown fault {kind!r} in {part!r}.")
             except KeyError as missing:
@@ -111,6 +120,16 @@ class FaultPlan:
         if self.note is not None:
             self.note(f"injected fault: hanging {where} for up to {seconds:g} s")
         self.release.wait(seconds)
+
+    def on_worker_pair(self, worker: int, pair: int) -> None:
+        """Called when worker ``worker`` of a job on several devices has finished input pair
+        ``pair`` (0-based); raises once, as a lost GPU would."""
+        at = self.device_errors.get(worker)
+        if at is not None and pair >= at:
+            del self.device_errors[worker]
+            raise InjectedDeviceError(
+                "CUDA error: an illegal memory access was encountered (injected device-error)"
+            )
 
     def before_store(self, segment: int) -> None:
         """Called in the journal's store thread before segment ``segment`` is written."""

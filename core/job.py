@@ -59,6 +59,7 @@ from core.models.auto import choice_for_job, chosen_event
 from core.options import JobOptions
 from core.preview import FrameTap
 from core.rate import RateEstimator
+from core.scene_warmup import SceneWarmup
 from core.scenecut import PairKind, SceneCutDetector
 from core.schedule import OutputSchedule
 from core.transfer import Transfers
@@ -101,6 +102,7 @@ class _Job:
         keep: bool = False,
         restart: bool = False,
         preview: FrameTap | None = None,
+        worker: int | None = None,
     ) -> None:
         self.preview = preview  # small copies of a made frame and its neighbours (core/preview.py)
         self.input_path = input_path
@@ -116,6 +118,7 @@ class _Job:
         self.pairs = pairs
         self.keep = keep
         self.restart = restart
+        self.worker = worker  # one of several workers sharing the journal (core/device_job.py)
         self.runner: ModelRunner | None = None
         self.slots: OutputSlots | None = None
         self.journal: JobJournal | None = None
@@ -155,7 +158,8 @@ class _Job:
         if self.journaled:
             check_output(self.output_path, info)  # before a journal folder is made beside it
             self.journal = JobJournal(
-                self.output_path, options, info, self.restart, self.log, self.total_pairs, self.encode_workers()
+                self.output_path, options, info, self.restart, self.log, self.total_pairs, self.encode_workers(),
+                shared=self.worker is not None,
             )
         writer = self.open_writer(info, settings)
         frame_path, why = choose_frame_path(
@@ -193,8 +197,7 @@ class _Job:
             max(0, self.total_pairs - self.start.pair), clock=self.control.working_clock
         )
         self.last_stage_event = self.clock()
-        if self.start.scene is not None:
-            self.detector.recent.extend(self.start.scene)
+        self.warmup = SceneWarmup.for_start(self.detector, self.start.pair, self.start.scene)
         reader = FrameReader(
             self.input_path,
             info,
@@ -202,14 +205,14 @@ class _Job:
             interrupt=self.control.raise_if_stalled,
             convert=frame_path.decode_picture,
             strict=options.strict,
-            start_index=self.start.pair,
+            start_index=self.warmup.first_frame,
         )
         with writer as self.writer, reader as self.reader:
             self.writer.interrupt = self.control.raise_if_stalled
             for note in [*getattr(self.writer, "notes", []), *self.reader.notes]:
                 self.log("info", note)
             self.emit(self.started_event())
-            if self.start.pair:
+            if self.start.pair and self.worker is None:  # a worker's range is not a resume
                 self.announce_resume()
             self.emit(StageChanged(Stage.INTERPOLATING, f"{self.total_pairs} pairs"))
             try:
@@ -234,7 +237,7 @@ class _Job:
             duration=float(((self.end_pts or previous.pts) - first_pts) * info.time_base),
             model=self.chosen.line,
         )
-        if self.journal is not None and self.journal.complete:  # joined: the whole output's figures
+        if self.journal is not None and self.journal.complete and self.worker is None:  # joined: its figures
             result = self.journal_result(result)
         self.emit(StageChanged(Stage.DONE, str(self.output_path)))
         self.emit(result)
@@ -245,11 +248,12 @@ class _Job:
             self.writer.finish(self.schedule.output_pts(self.end_pts))
             return
         assert self.journal is not None
+        join = self.journal.files_if_complete if self.worker is None else None  # workers leave it to their job
         if self.end_pts is None:  # a range that stops before the end: its last segment is closed
-            self.writer.finish(None, join=self.journal.files_if_complete)  # joined if the rest is done
+            self.writer.finish(None, join=join)  # joined if the rest is done
             return
         self.journal.mark_end(self.writer.last_segment(), previous.index + 1, self.end_pts)
-        self.writer.finish(self.schedule.output_pts(self.end_pts), join=self.journal.files_if_complete)
+        self.writer.finish(self.schedule.output_pts(self.end_pts), join=join)
 
     def wind_down(self, exc: BaseException) -> None:
         """An interrupt with ``keep``: let closed segments be stored, and say how to resume
@@ -276,7 +280,7 @@ class _Job:
         assert self.journal is not None and self.journal.journal is not None
         journal = self.journal.journal
         end = journal.manifest.get("end")
-        if end is None:  # a range already done, with the rest of the input still to do
+        if end is None or self.worker is not None:  # a range already done (a worker never joins)
             self.log("info", f"pairs {self.pairs} are already in the journal {journal.folder.name}")
             return JobFinished("", 0, 0, 0, 0, self.clock() - started, 0.0)
         self.log("info", f"all {end['last_segment'] + 1} segments are in the journal; joining them")
@@ -357,6 +361,7 @@ class _Job:
                 # raw frames that may wait: the segments the other encoders take meanwhile
                 buffer_frames=max(1, (workers - 1) * frames_per_segment),
                 store_fault=self.faults.before_store,
+                join_name="joining" if self.worker is None else f"joining-worker{self.worker}",
                 join_fault=self.faults.in_join,
                 **common,
             )
@@ -370,11 +375,7 @@ class _Job:
         return VideoWriter(self.output_path, **common)
 
     def encode_workers(self) -> int:
-        """--encode-workers, else half the cores on machines with 8 or more, else 1."""
-        if self.options.encode_workers is not None:
-            return self.options.encode_workers
-        cores = os.cpu_count() or 1
-        return default_workers(cores) if cores >= 8 else 1
+        return encode_workers(self.options)
 
     # -- frames in, pairs through, slots out ------------------------------------------------------
 
@@ -382,7 +383,8 @@ class _Job:
         """Feed pairs through the model as frames arrive; returns the last input frame."""
         assert self.runner is not None and self.slots is not None
         control, runner, slots = self.control, self.runner, self.slots
-        stop = self.pairs.stop if self.pairs is not None else None
+        pairs = self.pairs
+        stop = pairs.stop if pairs is not None and pairs.stop < self.total_pairs else None  # else: to the end
         previous: DecodedFrame | None = None
         last_delta: int | None = None
         frames = iter(self.reader)
@@ -400,6 +402,10 @@ class _Job:
                     self.first_pts = current.pts
                     if self.journal is not None:
                         self.journal.note_first_pts(current.pts)
+            elif previous.index < self.start.pair:  # before this run's pairs: scene-cut state only
+                self.warmup.feed(previous, current)
+                if current.index == self.start.pair:
+                    self.warmup.report(self.log)
             elif stop is not None and previous.index >= stop:  # a range that ends before the input
                 control.check()
                 runner.run(slots.take_requests())
@@ -514,6 +520,14 @@ class _Job:
         return times
 
 
+def encode_workers(options: JobOptions) -> int:
+    """--encode-workers, else half the cores on machines with 8 or more, else 1."""
+    if options.encode_workers is not None:
+        return options.encode_workers
+    cores = os.cpu_count() or 1
+    return default_workers(cores) if cores >= 8 else 1
+
+
 def run_job(
     input_path: str | Path,
     output_path: str | Path,
@@ -532,6 +546,7 @@ def run_job(
     restart: bool = False,
     journal: bool = True,
     preview: FrameTap | None = None,
+    worker: int | None = None,
 ) -> JobFinished:
     """Interpolate ``input_path`` into ``output_path`` and return the summary.
 
@@ -550,6 +565,8 @@ def run_job(
     ``pairs`` (a range starting at a segment boundary) runs only those pairs into the journal.
     ``journal=False`` encodes straight into the output, as before journals existed.
     ``preview`` (a :class:`core.preview.FrameTap`) is offered each made frame and its neighbours.
+    ``worker`` (a number) makes this run one of several writing ranges into one journal at
+    once (core/device_job.py): it never joins the output and never removes the journal.
     Raises :class:`core.errors.FramedeckError` (with one sentence) on any failure; the
     model is unloaded and memory released whatever happens.
     """
@@ -563,7 +580,7 @@ def run_job(
     faults.note = lambda message: control.log("warning", message)
     job = _Job(
         Path(input_path), Path(output_path), options, on_event, control, faults, interpolator, writer_factory,
-        journaled=journal, pairs=pairs, keep=keep, restart=restart, preview=preview,
+        journaled=journal, pairs=pairs, keep=keep, restart=restart, preview=preview, worker=worker,
     )
     try:
         return job.run()
@@ -591,8 +608,9 @@ def _kept(job: _Job, exc: BaseException, keep: bool) -> bool:
 
 
 def _discard_journal(job: _Job, keep: bool) -> None:
-    """A job that is not kept leaves no journal (one it refused is not its own)."""
-    if job.journal is not None and not keep:
+    """A job that is not kept leaves no journal (one it refused is not its own; a worker's
+    belongs to the job that shares it out)."""
+    if job.journal is not None and not keep and job.worker is None:
         job.journal.remove()
 
 

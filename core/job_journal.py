@@ -20,6 +20,7 @@ from core.journal import (
     Journal,
     check_free_disk,
     difference,
+    folder_lock,
     header_for,
     journal_folder,
     output_options,
@@ -66,8 +67,10 @@ class JobJournal:
     """One job's use of its journal."""
 
     def __init__(self, output: Path, options: JobOptions, info: VideoInfo, restart: bool,
-                 log: Callable[[str, str], None], total_pairs: int, workers: int) -> None:
+                 log: Callable[[str, str], None], total_pairs: int, workers: int, *,
+                 shared: bool = False) -> None:
         self.output = output
+        self.shared = shared  # one of several workers writing into this journal (core/device_job.py)
         self.folder = journal_folder(output)
         self.options = options
         self.info = info
@@ -108,6 +111,12 @@ class JobJournal:
             encoder,
             self.segment_pairs,
         )
+        with folder_lock(self.output.parent):  # another worker may be opening it too
+            if self.shared and self.folder.exists():
+                self.stored = read_manifest(self.folder)
+            self._open(header, estimate)
+
+    def _open(self, header: dict[str, Any], estimate: int) -> None:
         if self.stored is not None:
             why = difference(self.stored, header)
             if why is not None:
@@ -119,7 +128,7 @@ class JobJournal:
             self.log("info", f"--restart: discarding the journal {self.folder}")
         kept = self.stored_bytes()
         check_free_disk(self.output.parent, estimate, kept)
-        self.journal = Journal.open(self.folder, header, self.stored)
+        self.journal = Journal.open(self.folder, header, self.stored, forget=not self.shared)
         self.first_pts = self.journal.manifest.get("first_pts")
 
     def stored_bytes(self) -> int:
@@ -159,9 +168,7 @@ class JobJournal:
             return StartPoint(0, 0, None, None, 0)
         before = journal.segment(segment - 1)
         frames_before = sum(s["frames"] for n, s in journal.segments.items() if int(n) < segment)
-        if before is None or before.get("next_pts") is None:
-            self.log("warning", f"no record of the segment before pair {segment * size}: scene-cut decisions "
-                                "near it may differ from a whole run's")
+        if before is None or before.get("next_pts") is None:  # the job rebuilds the scene-cut state
             return StartPoint(segment, segment * size, None, None, frames_before)
         return StartPoint(segment, segment * size, before["next_pts"], before.get("scene"), frames_before)
 
@@ -170,7 +177,7 @@ class JobJournal:
     def note_first_pts(self, pts: int) -> None:
         assert self.journal is not None
         self.first_pts = pts
-        self.journal.manifest["first_pts"] = pts
+        self.journal.set("first_pts", pts)
 
     def boundary(self, segment: int, next_pts: int, scene: list[float] | None) -> None:
         """What a resumed run needs to start right after ``segment``."""

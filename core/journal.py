@@ -7,16 +7,23 @@ segment's boundaries; it is rewritten atomically (temporary name, fsync, rename)
 segment file is renamed into place, so it only ever lists whole files. A rerun of the same
 job finds the journal and continues from the first segment missing from it; a journal made
 by another input or other options is refused and left as it is.
+
+Several workers (one per device, threads or processes) may write into one journal: every
+change to the manifest is made under a lock on the output's folder (``flock``, so it holds
+across processes), re-reading the manifest from disk and changing only its own entries, so
+no worker's record overwrites another's.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -142,8 +149,20 @@ def check_free_disk(folder: Path, output_estimate: int, journal_bytes: int = 0) 
         )
 
 
+@contextlib.contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``folder`` (a directory), across threads and processes."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
 class Journal:
-    """One job's journal folder and manifest; :meth:`record` is safe from any thread."""
+    """One job's journal folder and manifest; every change is safe from any thread, and
+    from other processes writing into the same journal (see the module docstring)."""
 
     def __init__(self, folder: Path, manifest: dict[str, Any]) -> None:
         self.folder = folder
@@ -153,11 +172,15 @@ class Journal:
     # -- opening ----------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, folder: Path, header: dict[str, Any], stored: dict[str, Any] | None) -> Journal:
-        """Continue ``stored`` (the manifest found, already checked to match) or start afresh."""
+    def open(cls, folder: Path, header: dict[str, Any], stored: dict[str, Any] | None, *,
+             forget: bool = True) -> Journal:
+        """Continue ``stored`` (the manifest found, already checked to match) or start afresh.
+        ``forget`` deletes files the manifest does not list; a worker sharing the journal
+        with others passes False (their segments in progress are not listed yet)."""
         if stored is not None:
             journal = cls(folder, stored)
-            journal._forget_unrecorded()
+            if forget:
+                journal.forget_unrecorded()
             return journal
         if folder.exists():  # a folder without a readable manifest holds nothing recorded
             shutil.rmtree(folder)
@@ -167,7 +190,7 @@ class Journal:
         journal.save()
         return journal
 
-    def _forget_unrecorded(self) -> None:
+    def forget_unrecorded(self) -> None:
         """Delete files the manifest does not list (segments that were being written)."""
         keep = {MANIFEST} | {s["file"] for s in self.segments.values()}
         for path in self.folder.iterdir():
@@ -210,28 +233,48 @@ class Journal:
     def save(self) -> None:
         write_atomically(self.folder / MANIFEST, json.dumps(self.manifest, indent=1))
 
+    def update(self, change: Callable[[dict[str, Any]], None]) -> None:
+        """Apply ``change`` to the manifest on disk (as other writers left it) and save it."""
+        with self._lock, folder_lock(self.folder.parent):
+            manifest = read_manifest(self.folder) or self.manifest
+            change(manifest)
+            self.manifest = manifest
+            self.save()
+
+    def refresh(self) -> None:
+        """Read what every writer has recorded so far."""
+        with self._lock, folder_lock(self.folder.parent):
+            self.manifest = read_manifest(self.folder) or self.manifest
+
+    def set(self, key: str, value: Any) -> None:
+        def change(manifest: dict[str, Any]) -> None:
+            manifest[key] = value
+
+        self.update(change)
+
     def record(self, number: int, entry: dict[str, Any]) -> None:
         """List a segment whose file is whole on disk."""
-        with self._lock:
-            self.segments[str(number)] = entry
-            self.save()
+        def change(manifest: dict[str, Any]) -> None:
+            manifest["segments"][str(number)] = entry
+
+        self.update(change)
 
     def drop(self, first: int, stop: int | None) -> None:
         """Forget segments ``first`` to ``stop`` (exclusive; None: all later ones and the end
         mark), which this run makes again."""
-        with self._lock:
-            for key in [k for k in self.segments if int(k) >= first and (stop is None or int(k) < stop)]:
-                entry = self.segments.pop(key)
+        def change(manifest: dict[str, Any]) -> None:
+            segments = manifest["segments"]
+            for key in [k for k in segments if int(k) >= first and (stop is None or int(k) < stop)]:
+                entry = segments.pop(key)
                 with contextlib.suppress(OSError):
                     (self.folder / entry["file"]).unlink()
             if stop is None:
-                self.manifest["end"] = None
-            self.save()
+                manifest["end"] = None
+
+        self.update(change)
 
     def mark_end(self, end: dict[str, Any]) -> None:
-        with self._lock:
-            self.manifest["end"] = end
-            self.save()
+        self.set("end", end)
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)

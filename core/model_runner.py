@@ -16,6 +16,7 @@ import av
 import numpy as np
 import torch
 
+from core import cpu_threads
 from core.errors import FramedeckError, ModelError
 from core.events import BatchChanged, EventCallback, OomBackoff
 from core.faults import FaultPlan
@@ -70,7 +71,7 @@ class ModelRunner:
         self.interpolated = 0
         self.tensors: dict[int, torch.Tensor] = {}
         self.in_flight: list[Batch] = []
-        self.restore_threads: int | None = None
+        self.holds_threads = False
         self.frame_path: FramePath | None = None
         self.transfers = Transfers(torch.device("cpu"))
 
@@ -83,9 +84,9 @@ class ModelRunner:
         if self.model.graphed is not None:
             self.control.log("info", "CUDA graphs on: each batch shape is captured on its second use")
         threads = self.model.cpu_torch_threads
-        if self.device.type == "cpu" and threads and threads != torch.get_num_threads():
-            self.restore_threads = torch.get_num_threads()
-            torch.set_num_threads(threads)
+        if self.device.type == "cpu" and threads:
+            cpu_threads.hold(threads)  # process-wide: counted, so other workers' runs keep it
+            self.holds_threads = True
 
     def use(self, frame_path: FramePath, transfers: Transfers) -> None:
         """The frame path that converts pictures to and from tensors, and its transfers."""
@@ -123,9 +124,9 @@ class ModelRunner:
         """Unload the model, restore torch's threads and drop every tensor held; an unload that
         raises (after a CUDA error) does not stop the rest. Returns the failures, one line each."""
         failures = clean_up([("unloading the model", self.model.unload)])
-        if self.restore_threads is not None:
-            torch.set_num_threads(self.restore_threads)
-            self.restore_threads = None
+        if self.holds_threads:
+            cpu_threads.release()
+            self.holds_threads = False
         self.tensors.clear()
         self.in_flight.clear()
         return failures

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from core.interpolators.base import Interpolator
+from core.memory import empty_device_cache
 
 _OWN = frozenset({"inner", "choice", "loads", "device", "_scale"})
 
@@ -60,8 +61,8 @@ class WarmModel:
         if getattr(self.inner, "scale", None) != self._scale:
             self.inner.scale = self._scale  # chosen again for the next clip's size
         gc.collect()
-        if self.device is not None and self.device.type == "cuda":
-            torch.cuda.empty_cache()
+        if self.device is not None:
+            empty_device_cache(self.device)  # this model's device, not the thread's current one
 
     def close(self) -> None:
         """End of the session: unload the weights for real."""

@@ -13,11 +13,11 @@ from collections.abc import Callable
 
 from textual.message import Message
 
-from core.events import PairDone, StageTimes
+from core.events import PairDone, StageTimes, WorkerRates
 from monitor.events import CountdownTick, UploadProgress
 
 # Kinds where only the newest pending event matters.
-SUPERSEDING: tuple[type, ...] = (PairDone, StageTimes, UploadProgress, CountdownTick)
+SUPERSEDING: tuple[type, ...] = (PairDone, WorkerRates, StageTimes, UploadProgress, CountdownTick)
 
 
 class EventsWaiting(Message):

@@ -247,7 +247,7 @@ class RifeInterpolator(_Base):
         self.graphed = None
         self.model = None
         self.cache.clear()
-        clear_grids()
+        clear_grids(self.device)
         empty_device_cache(self.device)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+# shared by workers on several devices in one process (core/device_job.py): only single dict
+# operations (atomic in CPython), no lock, as torch.compile traces grid_terms
 _GRIDS: dict[tuple[int, int, str, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
 _MAX_GRIDS = 8
 
@@ -19,7 +21,7 @@ def grid_terms(
     """The identity sampling grid (1, H, W, 2), x then y in [-1, 1], and the factors
     (2 / (W - 1), 2 / (H - 1)) that turn pixel offsets into grid units; cached per size."""
     key = (height, width, str(device), dtype)
-    terms = _GRIDS.get(key)
+    terms = _GRIDS.get(key)  # no lock here: torch.compile traces this; single dict calls are atomic
     if terms is None:
         xs = torch.linspace(-1.0, 1.0, width, device=device, dtype=dtype)
         ys = torch.linspace(-1.0, 1.0, height, device=device, dtype=dtype)
@@ -28,14 +30,15 @@ def grid_terms(
         ).unsqueeze(0)
         norm = torch.tensor((2.0 / (width - 1.0), 2.0 / (height - 1.0)), dtype=dtype).to(device)
         if len(_GRIDS) >= _MAX_GRIDS:
-            _GRIDS.pop(next(iter(_GRIDS)))
-        terms = _GRIDS[key] = (grid, norm)
+            for old in list(_GRIDS)[: len(_GRIDS) - _MAX_GRIDS + 1]:
+                _GRIDS.pop(old, None)
+        terms = _GRIDS.setdefault(key, (grid, norm))
     return terms
 
 
 def cached_grids() -> list[torch.Tensor]:
     """Every cached grid tensor (a captured CUDA graph keeps these alive while it lives)."""
-    return [t for terms in _GRIDS.values() for t in terms]
+    return [t for terms in list(_GRIDS.values()) for t in terms]
 
 
 def flow_grids(flow: torch.Tensor) -> torch.Tensor:
@@ -57,9 +60,15 @@ def sample(images: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 
-def clear_grids() -> None:
-    """Drop the cached sampling grids (called when a model is unloaded)."""
-    _GRIDS.clear()
+def clear_grids(device: torch.device | str | None = None) -> None:
+    """Drop the cached sampling grids of ``device`` (a model unloaded from it), or all.
+    A model on another device keeps its own."""
+    if device is None:
+        _GRIDS.clear()
+        return
+    name = str(torch.device(device))
+    for key in [k for k in list(_GRIDS) if k[2] == name]:
+        _GRIDS.pop(key, None)
 
 
 def backward_warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:

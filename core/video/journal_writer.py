@@ -72,6 +72,7 @@ class JournalVideoWriter(SegmentedVideoWriter):
         frames_before: int = 0,
         store_fault: Callable[[int], None] | None = None,
         join_fault: Callable[[int], None] | None = None,
+        join_name: str = "joining",
         **kwargs,
     ) -> None:
         kwargs.setdefault("segment_frames", 1 << 30)  # never cut by count: end_segment() cuts
@@ -85,10 +86,11 @@ class JournalVideoWriter(SegmentedVideoWriter):
         self.store_fault = store_fault  # called before segment K is stored (tests hang it)
         self.join_fault = join_fault  # called after each packet joined
         self._store_file: SegmentFileWriter | None = None
+        self.join_name = join_name  # the temporary output's name in the journal folder
 
     def __enter__(self):
         self._file = OutputFile(self.output, self.source)
-        self._file.temp_path = self.folder / f"joining{self.output.suffix}"
+        self._file.temp_path = self.folder / f"{self.join_name}{self.output.suffix}"
         self.temp_path = self._file.temp_path
         self._setup = self._encoder_setup()
         self._file.open(self._setup, self.notes, write_header=False)

@@ -22,6 +22,7 @@ from core.errors import InputError
 from core.options import JobOptions
 from core.preview import FrameTap
 from tui.commands.console_extras import add_console_extras, upload_target
+from tui.commands.devices_arg import device_pool
 from tui.commands.job_args import add_job_arguments, job_options_from_args, plan_session
 from tui.commands.preflight import check_console_paths
 from tui.commands.watchdog_args import add_watchdog_arguments
@@ -121,6 +122,7 @@ def handle_tui(args: argparse.Namespace) -> int:
     from tui.session import ConsoleSession
 
     options = job_options_from_args(args)
+    pool, devices_line, options = device_pool(args, options)
     plan = plan_session(args, options)
     queue, planned = plan.queue, plan.clips
     output = Path(args.output)
@@ -154,7 +156,8 @@ def handle_tui(args: argparse.Namespace) -> int:
         options,
         log_path=log_path,
         link=link,
-        job_kwargs={"keep": args.keep, "restart": args.restart, "preview": FrameTap()},
+        # the preview tap rides on core.job.run_job; a job over several devices has none yet
+        job_kwargs={"keep": args.keep, "restart": args.restart, **({"preview": FrameTap()} if pool is None else {})},
         price_per_hour=args.price_per_hour,
         clips=[(str(a), str(b)) for a, b in planned],
         input_watcher=plan.watcher,
@@ -163,8 +166,15 @@ def handle_tui(args: argparse.Namespace) -> int:
         skip_complete=queue and args.skip_complete,
         output_folder=output if queue else None,
         container=args.container,
+        run_job=pool,
     )
-    return run_console(session, headless=args.headless)
+    if devices_line:
+        session.note("info", devices_line)
+    try:
+        return run_console(session, headless=args.headless)
+    finally:
+        if pool is not None:
+            pool.close()
 
 
 def handle_demo(args: argparse.Namespace) -> int:

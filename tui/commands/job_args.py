@@ -9,6 +9,7 @@ from pathlib import Path
 
 from core.errors import InputError, OptionError
 from core.options import DEFAULT_SCENE_CUT, JobOptions
+from tui.commands.devices_arg import add_devices_argument
 
 
 def _fps(text: str) -> Fraction:
@@ -66,6 +67,7 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", default=None, help="weights file or train_log/ folder for --model rife")
     parser.add_argument("--offline", action="store_true", help="--model auto never downloads weights")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    add_devices_argument(parser)
     parser.add_argument("--precision", default="auto", choices=["auto", "fp16", "fp32"])
     parser.add_argument(
         "--codec", default="auto",

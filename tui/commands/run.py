@@ -27,6 +27,7 @@ from core.events import (
 from core.rate import format_eta
 from session.clips import ClipChanged, QueueClosed
 from session.lines import describe
+from tui.commands.devices_arg import device_pool
 from tui.commands.job_args import add_job_arguments, job_options_from_args, plan_session
 
 
@@ -101,6 +102,7 @@ def handle(args: argparse.Namespace) -> int:
     from session.engine import Session  # imported here so `framedeck --help` stays fast
 
     options = job_options_from_args(args)
+    pool, devices_line, options = device_pool(args, options)
     plan = plan_session(args, options)
     queue = plan.queue
     cancel = threading.Event()
@@ -111,13 +113,17 @@ def handle(args: argparse.Namespace) -> int:
         options, plan.clips, on_event=printer, cancel=cancel, skip_complete=queue and args.skip_complete,
         output_folder=plan.output_folder, container=args.container,
         input_watcher=plan.watcher, idle=args.idle,
-        job_kwargs={"keep": args.keep, "restart": args.restart},
+        job_kwargs={"keep": args.keep, "restart": args.restart}, run_job=pool,
     )
+    if devices_line:
+        printer(LogRecord("info", devices_line))
     previous = _install_sigint(cancel, keep=args.keep)
     previous_term = _install_sigterm(cancel, terminated)
     try:
         result = session.run()
     finally:
+        if pool is not None:
+            pool.close()
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
         if previous_term is not None:

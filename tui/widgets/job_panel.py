@@ -20,6 +20,7 @@ from core.events import (
     Stage,
     StageChanged,
     Stalled,
+    WorkerRates,
 )
 from core.rate import format_eta
 from session.outlook import Outlook
@@ -53,6 +54,7 @@ class JobState:
     outlook: Outlook | None = None  # time and money (tui/widgets/outlook_rows.py)
     has_watchdog: bool = False
     check: tuple[str, str] | None = None  # the output check's (level, line) at the end
+    workers: WorkerRates | None = None  # a job on several devices: each worker's pairs and rate
 
     def apply(self, event: object) -> bool:
         """Fold ``event`` in; True when the panel changed."""
@@ -77,6 +79,8 @@ class JobState:
             self.eta = event.eta_seconds
             self.elapsed = event.elapsed
             self.stalled = ""
+        elif isinstance(event, WorkerRates):
+            self.workers = event
         elif isinstance(event, BatchChanged):
             self.batch = event.batch
         elif isinstance(event, OomBackoff):
@@ -155,6 +159,8 @@ class JobPanel(Static):
         if s.check is not None:
             table.add_row("check", Text(s.check[1],
                                         style="yellow" if s.check[0] == "warning" else "green"))
+        if s.workers is not None:
+            table.add_row("devices", Text(s.workers.line, overflow="ellipsis"))
         if s.stalled:
             table.add_row("warning", Text(s.stalled, style="bold red"))
         failure = s.failed or (s.detail if s.stage in ("failed", "aborted") else "")
