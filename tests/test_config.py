@@ -138,3 +138,11 @@ def test_doctor_names_the_file_it_read_and_hides_nothing_secret(tmp_path: Path) 
     line = next(line for line in done.stdout.splitlines() if line.startswith("config file"))
     assert f"{file}: b2_key_file=/k/b2, upload=b2://bucket/p" in line
     assert "topsecret" not in done.stdout + done.stderr
+
+
+def test_doctor_shows_a_bad_config_file_with_the_rest_and_fails(tmp_path: Path, capsys) -> None:
+    file = write(tmp_path / "c.toml", 'shutdown = "reboot"\n')
+    assert main(["doctor", "--config", str(file)]) == 2
+    out, err = capsys.readouterr()
+    assert "config file" in out and "sets shutdown to something that is not" in out and "python" in out
+    assert err.startswith("framedeck: The config file") and "reboot" not in out + err

@@ -39,14 +39,17 @@ def build_parser(config: Config | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    config_error: FramedeckError | None = None
     try:
         config = read_config(argv)
     except FramedeckError as exc:
-        print(f"framedeck: {exc}", file=sys.stderr)
-        return exc.exit_code
+        if "doctor" not in (sys.argv[1:] if argv is None else argv):
+            print(f"framedeck: {exc}", file=sys.stderr)
+            return exc.exit_code
+        config, config_error = Config(None), exc  # doctor shows it among the rest, then fails
     parser = build_parser(config)
     args = parser.parse_args(argv)
-    args.config_file = config
+    args.config_file, args.config_error = config, config_error
     try:
         return int(args.handler(args) or 0)
     except FramedeckError as exc:

@@ -20,8 +20,12 @@ def handle(args: argparse.Namespace) -> int:
     """Print the report; exit 1 when something framedeck cannot run without is broken."""
     rows = collect_report()
     config = getattr(args, "config_file", None) or Config(None)
-    rows.append(DoctorRow("config file", config.describe(), True))  # which file was read, if any
+    error = getattr(args, "config_error", None)
+    rows.append(DoctorRow("config file", str(error) if error else config.describe(), error is None))
     print(format_report(rows))
+    if error is not None:
+        print(f"framedeck: {error}", file=sys.stderr)
+        return error.exit_code
     broken = broken_required(rows)
     if broken:
         names = ", ".join(row.label for row in broken)
