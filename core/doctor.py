@@ -81,7 +81,7 @@ def _nvml_rows(telemetry: GpuTelemetry) -> list[DoctorRow]:
             parts.append(f"{s.temperature:.0f} C")
         if s.power is not None:
             parts.append(f"{s.power:.0f} W")
-        rows.append(DoctorRow(f"GPU {s.index}", ", ".join(parts), not s.errors or s.errors == ("power",)))
+        rows.append(DoctorRow(f"GPU {s.index}", ", ".join(parts), set(s.errors) <= {"power", "clocks"}))
     return rows
 
 

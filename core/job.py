@@ -57,6 +57,7 @@ from core.memory import clean_up, release_cuda_memory, trim_host_memory
 from core.model_runner import ModelRunner
 from core.models.auto import choice_for_job, chosen_event
 from core.options import JobOptions
+from core.preview import FrameTap
 from core.rate import RateEstimator
 from core.scene_warmup import SceneWarmup
 from core.scenecut import PairKind, SceneCutDetector
@@ -100,8 +101,10 @@ class _Job:
         pairs: range | None = None,
         keep: bool = False,
         restart: bool = False,
+        preview: FrameTap | None = None,
         worker: int | None = None,
     ) -> None:
+        self.preview = preview  # small copies of a made frame and its neighbours (core/preview.py)
         self.input_path = input_path
         self.output_path = output_path
         self.options = options
@@ -461,6 +464,8 @@ class _Job:
         if self.journal is not None and (index + 1) % self.journal.segment_pairs == 0:
             self.scene_after[(index + 1) // self.journal.segment_pairs] = list(self.detector.recent)
         self.slots.add_pair(index, frame0, frame1, kind)
+        if self.preview is not None and kind is PairKind.NORMAL:
+            self.preview.offer_pair(index, frame0, frame1)
 
     def flush(self, final: bool = False) -> None:
         """Write every leading slot whose picture is ready, in output order."""
@@ -476,6 +481,8 @@ class _Job:
                 start = self.clock()
                 self.writer.write(slot.picture, slot.pts)
                 control.add_time("wait", self.clock() - start)
+                if self.preview is not None:
+                    self.preview.offer_slot(slot.pair, slot.picture)
             finished = self.slots.written(slot)
             if finished is not None:
                 self.pair_done(finished)
@@ -538,6 +545,7 @@ def run_job(
     keep: bool = False,
     restart: bool = False,
     journal: bool = True,
+    preview: FrameTap | None = None,
     worker: int | None = None,
 ) -> JobFinished:
     """Interpolate ``input_path`` into ``output_path`` and return the summary.
@@ -556,6 +564,7 @@ def run_job(
     "interrupted at N%: run the same command to resume"); a failure removes it.
     ``pairs`` (a range starting at a segment boundary) runs only those pairs into the journal.
     ``journal=False`` encodes straight into the output, as before journals existed.
+    ``preview`` (a :class:`core.preview.FrameTap`) is offered each made frame and its neighbours.
     ``worker`` (a number) makes this run one of several writing ranges into one journal at
     once (core/device_job.py): it never joins the output and never removes the journal.
     Raises :class:`core.errors.FramedeckError` (with one sentence) on any failure; the
@@ -571,7 +580,7 @@ def run_job(
     faults.note = lambda message: control.log("warning", message)
     job = _Job(
         Path(input_path), Path(output_path), options, on_event, control, faults, interpolator, writer_factory,
-        journaled=journal, pairs=pairs, keep=keep, restart=restart, worker=worker,
+        journaled=journal, pairs=pairs, keep=keep, restart=restart, preview=preview, worker=worker,
     )
     try:
         return job.run()

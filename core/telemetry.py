@@ -22,6 +22,8 @@ from typing import Any
 
 NVML_UNAVAILABLE = "no NVIDIA GPU: NVML unavailable"
 NVML_TEMPERATURE_GPU = 0  # the GPU die sensor, pynvml.NVML_TEMPERATURE_GPU
+NVML_CLOCK_SM = 1  # pynvml.NVML_CLOCK_SM
+NVML_CLOCK_MEM = 2  # pynvml.NVML_CLOCK_MEM
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,8 @@ class GpuSample:
     power: float | None  # watts
     errors: tuple[str, ...] = ()  # the readings that failed, e.g. ("power",)
     nvml_index: int | None = None  # None: the same as ``index``
+    sm_clock: int | None = None  # MHz, the streaming multiprocessors' current clock
+    memory_clock: int | None = None  # MHz
 
 
 @dataclass(frozen=True)
@@ -217,6 +221,8 @@ class GpuTelemetry:
         rates = read("utilization", nvml.nvmlDeviceGetUtilizationRates, handle)
         temperature = read("temperature", nvml.nvmlDeviceGetTemperature, handle, NVML_TEMPERATURE_GPU)
         milliwatts = read("power", nvml.nvmlDeviceGetPowerUsage, handle)
+        sm_clock = read("clocks", nvml.nvmlDeviceGetClockInfo, handle, NVML_CLOCK_SM)
+        memory_clock = read("clocks", nvml.nvmlDeviceGetClockInfo, handle, NVML_CLOCK_MEM) if sm_clock is not None else None
         return GpuSample(
             index=index,
             name=_text(name) if name is not None else f"GPU {index}",
@@ -227,6 +233,8 @@ class GpuTelemetry:
             power=milliwatts / 1000.0 if milliwatts is not None else None,
             errors=tuple(errors),
             nvml_index=other,
+            sm_clock=int(sm_clock) if sm_clock is not None else None,
+            memory_clock=int(memory_clock) if memory_clock is not None else None,
         )
 
     def close(self) -> None:

@@ -29,6 +29,7 @@ class FakeNvml:
         self.utilization = [0] * len(names)
         self.temperature = [40] * len(names)
         self.power_mw = [60_000] * len(names)
+        self.clocks = [(1980, 2619)] * len(names)  # (SM, memory) MHz
 
     def nvmlInit(self) -> None:
         pass
@@ -61,6 +62,9 @@ class FakeNvml:
 
     def nvmlDeviceGetPowerUsage(self, handle: int) -> int:
         return self.power_mw[handle]
+
+    def nvmlDeviceGetClockInfo(self, handle: int, clock: int) -> int:
+        return self.clocks[handle][0 if clock == 1 else 1]
 
 
 class MissingNvml:

@@ -67,24 +67,28 @@ class FakeNvml:
     def nvmlDeviceGetPowerUsage(self, handle: int) -> int:
         return self._read(handle, "milliwatts")
 
+    def nvmlDeviceGetClockInfo(self, handle: int, clock: int) -> int:
+        return self._read(handle, {1: "sm_clock", 2: "memory_clock"}[clock])
+
 
 def h100(**changes: Any) -> dict[str, Any]:
     device = {"name": "NVIDIA H100 80GB HBM3", "memory": (3 * GIB, 80 * GIB), "util": 87,
-              "temp": 64, "milliwatts": 412_345}
+              "temp": 64, "milliwatts": 412_345, "sm_clock": 1980, "memory_clock": 2619}
     device.update(changes)
     return device
 
 
 def test_samples_every_gpu_in_units() -> None:
     nvml = FakeNvml([h100(), h100(name=b"NVIDIA A10G", memory=(0, 24 * GIB), util=0, temp=31,
-                                  milliwatts=18_000)])
+                                  milliwatts=18_000, sm_clock=1710, memory_clock=6251)])
     with GpuTelemetry(nvml) as telemetry:
         assert telemetry.available and telemetry.unavailable_reason == ""
         assert telemetry.driver_version() == "550.54.15"
         samples = telemetry.sample()
     assert samples == [
-        GpuSample(0, "NVIDIA H100 80GB HBM3", 3 * GIB, 80 * GIB, 87.0, 64.0, pytest.approx(412.345)),
-        GpuSample(1, "NVIDIA A10G", 0, 24 * GIB, 0.0, 31.0, 18.0),
+        GpuSample(0, "NVIDIA H100 80GB HBM3", 3 * GIB, 80 * GIB, 87.0, 64.0, pytest.approx(412.345),
+                  sm_clock=1980, memory_clock=2619),
+        GpuSample(1, "NVIDIA A10G", 0, 24 * GIB, 0.0, 31.0, 18.0, sm_clock=1710, memory_clock=6251),
     ]
     assert nvml.calls == ["init", "shutdown"]
 
@@ -97,6 +101,12 @@ def test_unsupported_power_and_failing_readings_leave_the_rest() -> None:
     assert sample.power is None and sample.temperature is None
     assert sample.memory_total == 80 * GIB and sample.utilization == 87.0
     assert sample.errors == ("temperature", "power")
+
+
+def test_clocks_unsupported_leave_the_rest() -> None:
+    (sample,) = GpuTelemetry(FakeNvml([h100(sm_clock=FakeNvml.NVMLError("Not Supported"))])).sample()
+    assert sample.sm_clock is None and sample.memory_clock is None
+    assert sample.errors == ("clocks",) and sample.power == pytest.approx(412.345)
 
 
 def test_a_lost_gpu_still_yields_a_sample() -> None:

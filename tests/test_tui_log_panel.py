@@ -43,8 +43,10 @@ async def test_the_log_panel_shows_checks_on_one_line_the_summary_and_the_countd
     app = make_app(make_session(tmp_path, finished_job(tmp_path), link=link, sleep=clock.sleep))
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: link.view().state == "countdown")
-        await pilot.pause(0.3)
         log = app.query_one(LogPanel)
+        began = "watchdog countdown: stopping in 5 s unless cancelled"
+        await wait_for(pilot, lambda: began in [r.message for r in log.records])  # within DRAIN_INTERVAL
+        await pilot.pause(0.1)
         shown = [r.message for r in log.records]
         assert any(m.startswith("wrote ") and " frames from " in m for m in shown)  # the job's summary
         assert "watchdog countdown: stopping in 5 s unless cancelled" in shown
@@ -61,7 +63,7 @@ async def test_the_log_panel_shows_checks_on_one_line_the_summary_and_the_countd
 async def test_slash_filters_the_log_and_an_empty_filter_shows_all(tmp_path: Path) -> None:
     job = ScriptedJob(pairs=4, gated=False)
     app = make_app(make_session(tmp_path, job))
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=(80, 30)) as pilot:  # tall enough for the last lines of the job
         await wait_for(pilot, lambda: app.summary is not None)
         log = app.query_one(LogPanel)
         await pilot.press("slash")

@@ -12,6 +12,7 @@ from core.interpolators.blend import BlendInterpolator
 from core.options import JobOptions
 from sample_media.generate import write_clip
 from tests.tui_pilot import make_app, screen_text, wait_for
+from tui.app import DRAIN_INTERVAL
 from tui.screens.confirm import ConfirmScreen
 from tui.session import ConsoleSession
 
@@ -53,9 +54,9 @@ async def test_pause_resume_then_abort_a_real_job(tmp_path: Path) -> None:
         model.allow(1)  # the forward in flight finishes; the job then holds between batches
         await wait_for(pilot, lambda: held.is_set())
         model.allow(40)  # the model may run again, but the pause must hold the job
-        await pilot.pause(0.2)  # let what was sent before the pause arrive
+        await pilot.pause(DRAIN_INTERVAL + 0.2)  # let what was sent before the pause arrive
         done_when_held = app.job.done
-        await pilot.pause(0.3)
+        await pilot.pause(DRAIN_INTERVAL + 0.3)
         assert app.job.done == done_when_held <= 7
         assert app.job.paused and binding_state_is_enabled(app, "resume")  # the footer says Resume
         assert not binding_state_is_enabled(app, "pause")

@@ -58,6 +58,7 @@ async def test_queue_snapshot(frozen, tmp_path, size, env, name) -> None:  # noq
         await wait_for(pilot, lambda: app.engine.clips[2].state is ClipState.RUNNING)
         job.release(5)
         await wait_for(pilot, lambda: app.engine.clips[2].pairs_done == 5)
+        await wait_for(pilot, lambda: app.job.done == 5)  # the screen follows at most twice a second
         await pilot.pause(0.2)
         text = screen_text(app)
         svg = app.export_screenshot(title="framedeck")
@@ -103,5 +104,5 @@ async def test_queue_keys(tmp_path, monkeypatch) -> None:
         by_id = {c.id: c for c in app.engine.clips}
         await wait_for(pilot, lambda: by_id[ids[2]].state is ClipState.SKIPPED)  # c, the running one
         await wait_for(pilot, lambda: by_id[ids[3]].state is ClipState.RUNNING)  # then d
-        assert "skipped" in screen_text(app)
+        await wait_for(pilot, lambda: "skipped" in screen_text(app))  # the screen follows
         app.session.cancel.set()

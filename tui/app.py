@@ -24,7 +24,7 @@ from textual.widgets import Footer
 from textual.worker import Worker
 
 from core.errors import FramedeckError, JobAborted
-from core.events import JobStarted, LogRecord, ModelChosen, PairDone
+from core.events import JobStarted, LogRecord, ModelChosen, PairDone, StageTimes
 from monitor.events import (
     CountdownTick,
     StopOutcome,
@@ -48,16 +48,19 @@ from tui.screens.confirm import ChoiceScreen, ConfirmScreen
 from tui.screens.help import HelpScreen
 from tui.screens.log_filter import LogFilterScreen
 from tui.screens.path_prompt import PathPrompt
+from tui.screens.preview import PreviewScreen
 from tui.session import ConsoleSession, SessionSummary
 from tui.widgets.gpu_panel import GpuPanel, GpuSampled, GpuState
 from tui.widgets.header import HeaderBar
 from tui.widgets.job_panel import JobPanel, JobState
 from tui.widgets.log_panel import LogPanel
+from tui.widgets.outlook_rows import outlook_for
 from tui.widgets.queue_panel import QueuePanel
 from tui.widgets.watchdog_panel import WatchdogPanel
 
 Sampler = Callable[[], GpuSampled]
-DRAIN_INTERVAL = 0.1  # seconds: the screen follows the job at most ten times a second
+DRAIN_INTERVAL = 0.5  # seconds: the screen follows the job at most twice a second (BENCHMARKS.md)
+QUIET_EVENTS = (PairDone, LogRecord, StageTimes, UploadProgress)  # change no key: the footer stays
 QUEUE_ACTIONS = ("skip_clip", "retry_clip", "move_clip", "select_clip", "add_clip")
 COMPACT_HEIGHT = 32  # below this many rows the Queue panel takes the GPU panel's place
 QUEUE_EVENTS = (ClipChanged, QueueClosed, PairDone)
@@ -92,6 +95,7 @@ class FramedeckApp(App[SessionSummary]):
         Binding("j", "select_clip(1)", "Select down", show=False),
         Binding("plus", "add_clip", "Add", show=False, key_display="+"),
         Binding("slash", "filter_log", "Filter", key_display="/"),
+        Binding("v", "preview", "Preview", show=False),
         Binding("question_mark", "help", "Help", key_display="?"),
     ]
 
@@ -203,9 +207,10 @@ class FramedeckApp(App[SessionSummary]):
         self._last_drain = time.monotonic()
         if not self.showing:
             return
-        job_changed = watchdog_changed = queue_changed = False
+        job_changed = watchdog_changed = queue_changed = keys_changed = False
         log = self.query_one(LogPanel)
         for event in self.inbox.drain():
+            keys_changed = keys_changed or not isinstance(event, QUIET_EVENTS)
             if isinstance(event, WATCH_EVENTS):
                 watchdog_changed = True
             if isinstance(event, LogRecord):
@@ -224,18 +229,30 @@ class FramedeckApp(App[SessionSummary]):
         if self.job.paused != self.session.pause.is_set():  # paused or resumed on another console
             self.job.paused, job_changed = self.session.pause.is_set(), True
         if job_changed:
-            self.query_one(JobPanel).show()
+            self._show_outlook()
         if watchdog_changed and self.link is not None:
             self._show_watchdog()
         if (queue_changed or watchdog_changed) and self.has_queue:
             self._show_queue()
-        self.refresh_bindings()
+        if keys_changed:  # the footer recomposes itself: only when a key may have changed
+            self.refresh_bindings()
 
     def on_gpu_sampled(self, message: GpuSampled) -> None:
         if not self.showing:
             return
         self.gpu.apply(message)
         self.query_one(GpuPanel).show()
+        self.job.written_bytes = message.host.written_bytes if message.host is not None else None
+        self._show_outlook()  # the clock and the cost move on between job events
+
+    def _show_outlook(self) -> None:
+        """The job panel with time and money (tui/widgets/outlook_rows.py) brought up to now."""
+        estimate = self.gpu.host.output_estimate if self.gpu.host is not None else None
+        self.job.outlook = outlook_for(self.session, self.job.eta, estimate)
+        self.job.has_watchdog = self.link is not None
+        last = self.session.checker.last
+        self.job.check = last.short() if last is not None and self.job.finished else None
+        self.query_one(JobPanel).show()
 
     def on_session_ended(self, message: SessionEnded) -> None:
         if self._drain_timer is not None:  # the job's last events are shown before its end
@@ -436,6 +453,9 @@ class FramedeckApp(App[SessionSummary]):
                 log.set_filter(text)
 
         self.push_screen(LogFilterScreen(log.filter), apply)
+
+    def action_preview(self) -> None:
+        self.push_screen(PreviewScreen(self.session.job_kwargs.get("preview")))  # type: ignore[arg-type]
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

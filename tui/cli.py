@@ -10,7 +10,9 @@ import argparse
 import importlib
 import sys
 
+from core.config import Config
 from core.errors import FramedeckError
+from tui.commands.config_args import add_config_argument, apply_config, read_config
 
 # Each module defines add_parser(subparsers) and sets a ``handler(args) -> int`` default.
 COMMAND_MODULES = [
@@ -23,21 +25,32 @@ COMMAND_MODULES = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(config: Config | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="framedeck",
         description="In-process video frame interpolation with upload-verified shutdown.",
     )
+    add_config_argument(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_parser(sub)
+    apply_config(sub, config or Config(None))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    config_error: FramedeckError | None = None
+    try:
+        config = read_config(argv)
+    except FramedeckError as exc:
+        if "doctor" not in (sys.argv[1:] if argv is None else argv):
+            print(f"framedeck: {exc}", file=sys.stderr)
+            return exc.exit_code
+        config, config_error = Config(None), exc  # doctor shows it among the rest, then fails
+    parser = build_parser(config)
     args = parser.parse_args(argv)
+    args.config_file, args.config_error = config, config_error
     try:
         return int(args.handler(args) or 0)
     except FramedeckError as exc:

@@ -18,6 +18,8 @@ from typing import TextIO
 
 from core.events import JobFinished, LogRecord, ModelChosen
 from core.options import JobOptions
+from core.output_check import OutputChecker
+from monitor.events import UploadProgress
 from session.engine import Session
 from session.lines import describe
 from tui.watchdog_link import WatchdogLink
@@ -93,6 +95,7 @@ class ConsoleSession:
         container: str | None = None,
         input_watcher: object | None = None,
         idle: float = 120.0,
+        price_per_hour: float | None = None,
     ) -> None:
         self.input_path = input_path
         self.output_path = output_path
@@ -106,6 +109,10 @@ class ConsoleSession:
         self._run_job = run_job
         self.sleep = sleep
         self.wall = wall
+        self.started = wall()  # the session's start, for the cost so far (session/outlook.py)
+        self.price_per_hour = price_per_hour
+        self.upload_rate: float | None = None  # bytes/s of the newest upload, for the stop time
+        self.checker = OutputChecker(self.note)  # each finished output read back (core/output_check.py)
         self.job_kwargs = job_kwargs or {}
         self.cancel = threading.Event()
         self.pause = threading.Event()
@@ -162,6 +169,8 @@ class ConsoleSession:
                 clip = self.engine.current
                 source = str(clip.input) if clip is not None else self.input_path
                 self.link.watchdog.job = {"input": source, **dataclasses.asdict(event)}
+        if isinstance(event, UploadProgress) and event.rate:
+            self.upload_rate = event.rate
         line = describe(event)
         if line is not None:
             when = event.time if isinstance(event, LogRecord) else None
@@ -170,6 +179,7 @@ class ConsoleSession:
             listeners = self._listeners + self._lasting
         for listener in listeners:
             listener(event)
+        self.checker.on_event(event)  # after the listeners: its line follows the job's last
 
     def event_time(self, event: object) -> float:
         """When ``event`` happened, for its log line (a remote session's proxy says otherwise)."""

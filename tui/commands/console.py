@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, TextIO
 
 from core.errors import InputError
 from core.options import JobOptions
+from core.preview import FrameTap
+from tui.commands.console_extras import add_console_extras, upload_target
 from tui.commands.devices_arg import device_pool
 from tui.commands.job_args import add_job_arguments, job_options_from_args, plan_session
 from tui.commands.preflight import check_console_paths
@@ -50,6 +52,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      help="dry-run sentinel path (default OUTPUT.stop-sentinel.json, or OUTDIR/stop-sentinel.json)")
     tui.add_argument("--log-file", default=None, help="log file (default OUTPUT.framedeck.log, or OUTDIR/framedeck.log)")
     tui.add_argument("--headless", action="store_true", help="no screen: plain progress lines")
+    add_console_extras(tui)
     tui.add_argument(
         "--keep-running-on-failure", action="store_true",
         help="with --upload: a failed clip keeps the machine up for a person to look (default: it does not block the stop)",
@@ -126,6 +129,7 @@ def handle_tui(args: argparse.Namespace) -> int:
     log_path = Path(args.log_file or (output / "framedeck.log" if queue else f"{output}.framedeck.log")).absolute()
     sentinel = Path(args.sentinel or (output / "stop-sentinel.json" if queue else f"{output}.stop-sentinel.json"))
     link = None
+    args.upload = upload_target(args.upload)
     if args.upload:
         link = build_link(
             args.upload,
@@ -152,7 +156,9 @@ def handle_tui(args: argparse.Namespace) -> int:
         options,
         log_path=log_path,
         link=link,
-        job_kwargs={"keep": args.keep, "restart": args.restart},
+        # the preview tap rides on core.job.run_job; a job over several devices has none yet
+        job_kwargs={"keep": args.keep, "restart": args.restart, **({"preview": FrameTap()} if pool is None else {})},
+        price_per_hour=args.price_per_hour,
         clips=[(str(a), str(b)) for a, b in planned],
         input_watcher=plan.watcher,
         idle=args.idle,
@@ -228,6 +234,7 @@ def demo_session(
         link=link,
         sleep=sleep,
         wall=wall,
+        job_kwargs={"preview": FrameTap()},
     )
 
 
@@ -273,6 +280,7 @@ def run_screen(
     progress: ProgressLog | None = None,
     terminated: threading.Event | None = None,
 ) -> SessionSummary:
+    from core.host_health import HostSampler
     from core.telemetry import GpuTelemetry, torch_memory_reader
     from tui.app import FramedeckApp
     from tui.hangup import exit_when_done
@@ -294,9 +302,12 @@ def run_screen(
 
     telemetry = GpuTelemetry()
     torch_reader = torch_memory_reader(session.options.device)  # the job's GPU, not device 0
+    host = HostSampler()  # CPU, RAM, free disk where the output and its journal go
+    host.watch(session.output_path)
+    session.subscribe(host.on_event)
     app = FramedeckApp(
         session,
-        sampler=sampler_for(telemetry, torch_reader),
+        sampler=sampler_for(telemetry, torch_reader, host),
         job_name=job_name,
         handle_hangup=True,
         on_headless=on_headless,

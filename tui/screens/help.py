@@ -21,6 +21,7 @@ HELP_TEXT = """\
   [b]x[/b]  cancel the stop countdown
   [b]l[/b]  focus the log (arrows and page keys scroll it)
   [b]/[/b]  filter the log (lines containing a word; empty shows all)
+  [b]v[/b]  preview: the latest made frame between its two neighbours
   [b]?[/b]  this help
   Queue (several clips):  [b]j[/b]/[b]k[/b] select a clip  [b]n[/b] skip the running clip
   (asks)  [b]r[/b] retry a failed clip  [b][[/b] / [b]][/b] move a waiting clip up / down
@@ -29,10 +30,15 @@ HELP_TEXT = """\
 
 [b]Panels[/b]
   GPU   memory per GPU (bar and history), utilisation,
-        temperature, power; this process's torch memory
+        temperature, power, clocks; this process's torch
+        memory; host CPU and RAM, free disk where the output
+        and its journal go (red when the job will not fit)
   Job   stage, progress, pairs/s, speed in output frames
         per second beside the output's rate, ETA (--:--
-        until known; time paused is left out), batch size,
+        until known; time paused is left out), the clock
+        time the work is done and the machine stops, the
+        cost (--price-per-hour), frames and bytes written,
+        the output's check at the end, batch size,
         out-of-memory back-offs, stalls
   Log   the newest lines, checks on one line with short
         hashes; the whole log is in the file named under it

@@ -1,4 +1,5 @@
-"""The GPU panel: per GPU memory bar with history, utilisation, temperature, power; torch memory."""
+"""The GPU panel: per GPU memory bar with history, utilisation, temperature, power, clocks;
+torch memory; then the host's health (CPU, RAM, free disk: tui/widgets/host_lines.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from rich.text import Text
 from textual.message import Message
 from textual.widgets import Static
 
+from core.host_health import HostSample, HostSampler
 from core.telemetry import NVML_UNAVAILABLE, GpuSample, GpuTelemetry, TorchMemory
 from tui.widgets.bars import bar, human_bytes, sparkline
+from tui.widgets.host_lines import host_lines
 
 HISTORY = 120  # samples of memory history kept per GPU
 
@@ -25,10 +28,12 @@ class GpuSampled(Message):
         gpus: Sequence[GpuSample],
         torch: TorchMemory | None,
         unavailable: str | None = None,
+        host: HostSample | None = None,
     ) -> None:
         self.gpus = list(gpus)
         self.torch = torch
         self.unavailable = unavailable
+        self.host = host
         super().__init__()
 
 
@@ -41,12 +46,14 @@ class GpuState:
     torch: TorchMemory | None = None
     history: dict[int, deque[float]] = field(default_factory=dict)
     samples: int = 0
+    host: HostSample | None = None
 
     def apply(self, message: GpuSampled) -> None:
         self.samples += 1
         self.unavailable = message.unavailable
         self.gpus = message.gpus
         self.torch = message.torch
+        self.host = message.host
         for gpu in message.gpus:
             if gpu.memory_used is not None and gpu.memory_total:
                 share = gpu.memory_used / gpu.memory_total
@@ -87,6 +94,8 @@ class GpuPanel(Static):
             lines.append(
                 Text(f"torch alloc {human_bytes(s.torch.allocated)} resv {human_bytes(s.torch.reserved)}")
             )
+        if s.host is not None:
+            lines.extend(host_lines(s.host, width))
         self.update(Group(*lines))
 
     def _gpu_lines(self, gpu: GpuSample, width: int) -> list[Text]:
@@ -102,23 +111,31 @@ class GpuPanel(Static):
         line.append(" ")
         line.append_text(sparkline(self.state.history.get(gpu.index, []), spark_width))
         power = _optional(gpu.power, "{:.0f}")
-        detail = Text(
-            f"  util {_optional(gpu.utilization, '{:.0f}%')}  "
-            f"temp {_optional(gpu.temperature, '{:.0f}°C')}  power {power} W",
-            no_wrap=True,
-            overflow="ellipsis",
-        )
-        name = Text(f"  {gpu.name}", style="dim", no_wrap=True, overflow="ellipsis")
+        util, temp = _optional(gpu.utilization, "{:.0f}%"), _optional(gpu.temperature, "{:.0f}°C")
+        clock = f"{gpu.sm_clock} MHz" if gpu.sm_clock is not None else ""
+        if width >= 48:
+            figures = f"  util {util}  temp {temp}  power {power} W" + (f"  sm {clock}" if clock else "")
+        else:  # 80 columns: the same figures, fewer words
+            figures = f"  util {util} {temp} {power} W" + (f" {clock}" if clock else "")
+        detail = Text(figures, no_wrap=True, overflow="ellipsis")
+        memory_clock = f"  mem {gpu.memory_clock} MHz" if gpu.memory_clock is not None else ""
+        name = Text(f"  {gpu.name}{memory_clock}", style="dim", no_wrap=True, overflow="ellipsis")
         return [line, detail, name] if width >= 48 else [line, detail]
 
 
-def sampler_for(telemetry: GpuTelemetry, torch_reader: Callable[[], TorchMemory | None]) -> Callable[[], GpuSampled]:
-    """A function that takes one sample (called on a worker thread, about once a second)."""
+def sampler_for(
+    telemetry: GpuTelemetry,
+    torch_reader: Callable[[], TorchMemory | None],
+    host: HostSampler | None = None,
+) -> Callable[[], GpuSampled]:
+    """A function that takes one sample (called on a worker thread, about once a second);
+    with ``host``, the host's health comes with it."""
 
     def sample() -> GpuSampled:
         torch = torch_reader()
+        reading = host.sample() if host is not None else None
         if not telemetry.available:
-            return GpuSampled([], torch, telemetry.unavailable_reason or NVML_UNAVAILABLE)
-        return GpuSampled(telemetry.sample(), torch)
+            return GpuSampled([], torch, telemetry.unavailable_reason or NVML_UNAVAILABLE, reading)
+        return GpuSampled(telemetry.sample(), torch, host=reading)
 
     return sample

@@ -23,7 +23,9 @@ from core.events import (
     WorkerRates,
 )
 from core.rate import format_eta
+from session.outlook import Outlook
 from tui.widgets.bars import bar, seconds_text
+from tui.widgets.outlook_rows import outlook_rows, output_row
 
 
 @dataclass
@@ -46,6 +48,12 @@ class JobState:
     paused: bool = False
     finished: bool = False
     failed: str = ""
+    frames_written: int | None = None  # output frames encoded so far
+    expected_frames: int | None = None
+    written_bytes: int | None = None  # the journal (or output) on disk, from the host sampler
+    outlook: Outlook | None = None  # time and money (tui/widgets/outlook_rows.py)
+    has_watchdog: bool = False
+    check: tuple[str, str] | None = None  # the output check's (level, line) at the end
     workers: WorkerRates | None = None  # a job on several devices: each worker's pairs and rate
 
     def apply(self, event: object) -> bool:
@@ -61,7 +69,9 @@ class JobState:
             if event.total_pairs:
                 self.frames_per_pair = event.total_output_frames / event.total_pairs
             self.batch = event.batch
+            self.expected_frames = event.total_output_frames
         elif isinstance(event, PairDone):
+            self.frames_written = event.frames_written
             self.done = event.index + 1 if event.index + 1 > self.done else self.done
             self.total = event.total
             self.last_pair_seconds = event.seconds
@@ -83,6 +93,7 @@ class JobState:
             self.done = max(self.done, event.pairs)
             self.elapsed = event.seconds
             self.eta = 0.0
+            self.frames_written = event.output_frames
         elif isinstance(event, JobFailed):
             self.failed = event.message
         else:
@@ -140,6 +151,14 @@ class JobPanel(Static):
         table.add_row("time", Text(times + ("  held" if frozen else ""), style="dim" if frozen else ""))
         backoffs = Text(f"OOM back-offs {s.oom_backoffs}", style="yellow" if s.oom_backoffs else "")
         table.add_row("batch", Text(f"{s.batch or '-'}  ").append_text(backoffs))
+        for label, row in outlook_rows(s.outlook, s.has_watchdog, width - 9):
+            table.add_row(label, row)
+        output = output_row(s.frames_written, s.expected_frames, s.written_bytes)
+        if output is not None:
+            table.add_row(*output)
+        if s.check is not None:
+            table.add_row("check", Text(s.check[1],
+                                        style="yellow" if s.check[0] == "warning" else "green"))
         if s.workers is not None:
             table.add_row("devices", Text(s.workers.line, overflow="ellipsis"))
         if s.stalled:
