@@ -18,7 +18,6 @@ from typing import TextIO
 
 from core.events import JobFinished, LogRecord, ModelChosen
 from core.options import JobOptions
-from core.output_check import OutputChecker
 from monitor.events import UploadProgress
 from session.engine import Session
 from session.lines import describe
@@ -112,6 +111,8 @@ class ConsoleSession:
         self.started = wall()  # the session's start, for the cost so far (session/outlook.py)
         self.price_per_hour = price_per_hour
         self.upload_rate: float | None = None  # bytes/s of the newest upload, for the stop time
+        from core.output_check import OutputChecker  # PyAV only once a session is made
+
         self.checker = OutputChecker(self.note)  # each finished output read back (core/output_check.py)
         self.job_kwargs = job_kwargs or {}
         self.cancel = threading.Event()

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, TextIO
 
 from core.errors import InputError
 from core.options import JobOptions
-from core.preview import FrameTap
 from tui.commands.console_extras import add_console_extras, upload_target
 from tui.commands.devices_arg import device_pool
 from tui.commands.job_args import add_job_arguments, job_options_from_args, plan_session
@@ -157,7 +156,7 @@ def handle_tui(args: argparse.Namespace) -> int:
         log_path=log_path,
         link=link,
         # the preview tap rides on core.job.run_job; a job over several devices has none yet
-        job_kwargs={"keep": args.keep, "restart": args.restart, **({"preview": FrameTap()} if pool is None else {})},
+        job_kwargs={"keep": args.keep, "restart": args.restart, **({"preview": _frame_tap()} if pool is None else {})},
         price_per_hour=args.price_per_hour,
         clips=[(str(a), str(b)) for a, b in planned],
         input_watcher=plan.watcher,
@@ -234,7 +233,7 @@ def demo_session(
         link=link,
         sleep=sleep,
         wall=wall,
-        job_kwargs={"preview": FrameTap()},
+        job_kwargs={"preview": _frame_tap()},
     )
 
 
@@ -433,3 +432,10 @@ def _print_summary(summary: SessionSummary, out: TextIO) -> None:
     lines.append(f"log:      {summary.log_path}")
     with contextlib.suppress(OSError):  # the terminal is gone; everything is in the log file
         print("\n".join(lines), file=out, flush=True)
+
+
+def _frame_tap() -> object:
+    """The preview's tap on the job (imported here: PyAV and numpy only when a job runs)."""
+    from core.preview import FrameTap
+
+    return FrameTap()
