@@ -19,8 +19,6 @@ from types import SimpleNamespace
 from typing import Any
 
 from core.events import JobFinished, JobStarted
-from core.job_journal import estimate_output_bytes
-from core.journal import journal_folder
 
 
 @dataclass(frozen=True)
@@ -152,7 +150,7 @@ class HostSampler:
         warning = ""
         if output is not None:
             disks = self._disks(output)
-            journal = journal_folder(output)
+            journal = _journal_folder(output)
             if finished:
                 written = _safe(lambda: output.stat().st_size)
             else:
@@ -184,7 +182,7 @@ class HostSampler:
     def _disks(self, output: Path) -> list[DiskReading]:
         readings = []
         seen: set[int] = set()
-        for label, path in (("output", output.parent), ("journal", journal_folder(output))):
+        for label, path in (("output", output.parent), ("journal", _journal_folder(output))):
             folder = existing_folder(path.absolute())
             device = _safe(lambda folder=folder: self._device_of(folder))
             if device is not None and device in seen:
@@ -198,8 +196,16 @@ class HostSampler:
         return readings
 
 
+def _journal_folder(output: Path) -> Path:
+    from core.journal import journal_folder  # imported here: core.journal loads PyAV
+
+    return journal_folder(output)
+
+
 def _estimate(event: JobStarted) -> int | None:
     """The job's output size as the journal's free-disk check estimates it."""
+    from core.job_journal import estimate_output_bytes  # PyAV: only once a job has started
+
     try:
         info = SimpleNamespace(path=event.input, width=event.width, height=event.height, is_rgb=False)
         return estimate_output_bytes(info, event.codec, event.total_output_frames, event.total_pairs + 1)  # type: ignore[arg-type]

@@ -70,7 +70,7 @@ def test_a_late_console_replays_the_log_and_only_the_newest_progress() -> None:
 
 def test_the_attach_console_loads_no_model_code() -> None:
     """``framedeck attach`` only shows and sends keys: with the command and the screen loaded,
-    no model, interpolator or pipeline module is."""
+    no model, interpolator or pipeline module is, and not torch (the host-health sampler neither)."""
     import subprocess
     import sys
 
@@ -79,7 +79,8 @@ def test_the_attach_console_loads_no_model_code() -> None:
     code = (
         "import sys, tui.cli, tui.commands.attach, tui.attach_app, tui.remote_session, tui.widgets.gpu_panel;"
         "tui.cli.build_parser();"
-        "print(sorted(m for m in sys.modules if m in ('core.job', 'core.model_runner', 'session.warm_model')"
+        "import core.host_health;"
+        "print(sorted(m for m in sys.modules if m in ('core.job', 'core.model_runner', 'session.warm_model', 'torch')"
         " or m.startswith('core.interpolators')))"
     )
     printed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)

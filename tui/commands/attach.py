@@ -90,13 +90,17 @@ def handle_attach(args: argparse.Namespace) -> int:
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         session.close()
         raise InputError("framedeck attach needs a terminal; framedeck status prints a summary without one.")
+    from core.host_health import HostSampler
     from core.telemetry import GpuTelemetry
     from tui.attach_app import AttachApp
     from tui.commands.console import _print_summary
     from tui.widgets.gpu_panel import sampler_for
 
     telemetry = GpuTelemetry()  # the same machine's GPUs, through NVML: no model, no torch here
-    app = AttachApp(session, sampler=sampler_for(telemetry, lambda: None), job_name=session.job_name,
+    host = HostSampler()  # the same machine's CPU, RAM and the output's disk, as the session's screen
+    host.watch(session.output_path)
+    session.subscribe(host.on_event)
+    app = AttachApp(session, sampler=sampler_for(telemetry, lambda: None, host), job_name=session.job_name,
                     handle_hangup=True)
     try:
         summary = app.run()
