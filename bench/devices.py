@@ -29,20 +29,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import av
-
 from bench.inputs import generated_clip, machine, parse_size
+from bench.resume import packets
 from core.device_job import plan_ranges, run_job_on_devices
 from core.job import encode_workers, run_job
 from core.job_journal import JobJournal
 from core.options import JobOptions
 from core.video.probe import probe_video
 from core.video.reader import FrameReader
-
-
-def packets(path: Path) -> list[tuple[int | None, bytes]]:
-    with av.open(str(path)) as c:
-        return [(p.pts, bytes(p)) for p in c.demux() if p.size]
 
 
 def _process_worker(clip: str, out: str, options: JobOptions, number: int, ranges: list[tuple[int, int]]) -> None:

@@ -91,6 +91,12 @@ def read_frames(path: Path) -> tuple[list[np.ndarray], list[float]]:
     return frames, times
 
 
+def all_packets(path: Path) -> list[tuple[str, int | None, int | None, bytes]]:
+    """Every packet of every stream: type, pts, dts and bytes (to compare outputs exactly)."""
+    with av.open(str(path)) as c:
+        return [(p.stream.type, p.pts, p.dts, bytes(p)) for p in c.demux() if p.size]
+
+
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)

@@ -18,6 +18,7 @@ from core.events import JobFinished, JobStarted, LogRecord, PairDone
 from core.job import run_job
 from core.journal import journal_folder, read_manifest
 from core.options import JobOptions
+from tests.clips import all_packets as packets
 from tests.clips import moving_frames, write_frames
 
 FRAMES = 60
@@ -50,11 +51,6 @@ def reference(clip, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("ref") / "ref.mp4"
     run_job(clip, out, options())
     return out
-
-
-def packets(path: Path) -> list[tuple[str, int | None, int | None, bytes]]:
-    with av.open(str(path)) as c:
-        return [(p.stream.type, p.pts, p.dts, bytes(p)) for p in c.demux() if p.size]
 
 
 def decoded(path: Path) -> list[tuple[int, bytes]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import av
 import pytest
 
 from core.errors import JobAborted, OutputError
@@ -13,6 +12,7 @@ from core.events import JobResumed, LogRecord, PairDone
 from core.job import run_job
 from core.journal import journal_folder, read_manifest
 from core.options import JobOptions
+from tests.clips import all_packets as packets
 from tests.clips import moving_frames, write_frames
 
 FRAMES = 50
@@ -37,12 +37,6 @@ def reference(clip, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("ref") / "ref.mp4"
     run_job(clip, out, options())
     return out
-
-
-def packets(path: Path) -> list[tuple[str, int | None, int | None, bytes]]:
-    """Every packet of every stream: type, pts, dts and bytes."""
-    with av.open(str(path)) as c:
-        return [(p.stream.type, p.pts, p.dts, bytes(p)) for p in c.demux() if p.size]
 
 
 def interrupt_at(pair: int, cancel: threading.Event, seen: list):

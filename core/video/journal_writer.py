@@ -214,7 +214,7 @@ class JournalVideoWriter(SegmentedVideoWriter):
         order, join them into the output (renamed into place); else the output is not written."""
         if self._finished:
             return
-        try:
+        with self._finishing():
             self._finish_encoding(end_pts)
             self._raise_if_failed()
             assert self._file is not None
@@ -226,12 +226,6 @@ class JournalVideoWriter(SegmentedVideoWriter):
                 self._join(paths)
                 self._file.commit()
                 self.join_seconds = self.clock() - start
-        except BaseException as exc:
-            self.abort()
-            if isinstance(exc, OSError):
-                raise EncodeError(f"Finishing {self.output.name} failed ({exc.strerror}).") from None
-            raise
-        self._finished = True
 
     def _join(self, paths: Sequence[Path]) -> None:
         """Mux every packet of ``paths`` in order, restamping dts as one encoder would have."""

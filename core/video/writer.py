@@ -7,7 +7,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -175,11 +175,18 @@ class BaseVideoWriter:
         """Encode what is left, copy the remaining audio, close, fsync and rename into place."""
         if self._finished:
             return
-        try:
+        with self._finishing():
             self._finish_encoding(self._end_pts(end_pts))
             self._raise_if_failed()
             assert self._file is not None
             self._file.commit()
+
+    @contextlib.contextmanager
+    def _finishing(self) -> Iterator[None]:
+        """Around the end of writing: any failure aborts (the temporary file goes) and a disk
+        error becomes one sentence; success marks the writer finished."""
+        try:
+            yield
         except BaseException as exc:
             self.abort()
             if isinstance(exc, OSError):
