@@ -55,3 +55,6 @@ class StallError(FramedeckError):
     """A pipeline stage made no progress for longer than the stall timeout."""
 
     exit_code = 7
+
+
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process ended by it

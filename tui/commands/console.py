@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from core.errors import InputError
+from core.errors import EXIT_TERMINATED, InputError
 from core.options import JobOptions
 from tui.commands.console_extras import add_console_extras, upload_target
 from tui.commands.devices_arg import device_pool
@@ -268,9 +268,6 @@ def run_console(
     session.close()
     _print_summary(summary, out)
     return EXIT_TERMINATED if terminated.is_set() else exit_code(session, summary)
-
-
-EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process ended by it
 
 
 def run_screen(

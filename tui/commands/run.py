@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+from core.errors import EXIT_TERMINATED
 from core.events import (
     Event,
     JobFinished,
@@ -146,9 +147,6 @@ def summary(result: JobFinished) -> str:
         f"{result.input_frames} input frames, {result.interpolated_frames} interpolated, "
         f"in {result.seconds:.1f} s" + (f"; {result.model}" if result.model else "")
     )
-
-
-EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process ended by it
 
 
 def _install_sigint(cancel: threading.Event, keep: bool = True):
