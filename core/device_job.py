@@ -1,26 +1,33 @@
 """One job shared out over several devices: ranges of pairs, work stealing, one journal, one join.
 
 The job's pairs are cut at segment boundaries into a few ranges per device (``plan_ranges``).
-One worker per device (a thread of this process; see BENCHMARKS.md for why not a spawned
-process) takes the next range from the shared list when it has finished the one before, so a
-slower device simply takes fewer. Each range is an ordinary range job
-(``run_job(..., pairs=range(a, b), worker=n)``) with the worker's own warm model replica,
-its own preflight and its own decoder, writing closed segments into the job's one journal
-(core/journal.py locks the manifest across writers). When every range is stored, the same
-final join as for one device remuxes the segments into the output, so the output is the one
-a single device makes, frame for frame and timestamp for timestamp.
+The ranges go into the one list of work the pool's devices share (core/device_scheduler.py:
+a long-lived worker thread per device; see BENCHMARKS.md for why not a spawned process);
+each worker takes the next task when it has finished the one before, so a slower device
+simply takes fewer. Each range is an ordinary range job (``run_job(..., pairs=range(a, b),
+worker=n)``) with the worker's own warm model replica, its own preflight and its own decoder,
+writing closed segments into the job's one journal (core/journal.py locks the manifest across
+writers). When every range is stored, the same final join as for one device remuxes the
+segments into the output (on the calling thread, with no model), so the output is the one a
+single device makes, frame for frame and timestamp for timestamp.
+
+A clip is handed whole to one device instead (one task: an ordinary ``run_job`` there) when it
+has a single range, when one device is left, or when it is short (under ``short_seconds`` of
+input, a minute by default) and other clips of the queue are waiting (``others_waiting``): then
+several clips run at once, one per device (session/parallel.py starts them).
 
 Each worker decodes the input from its first frame (the reader has no seeking: timestamps,
 damage checks and AVI timing are worked out from the first frame on) but converts and models
 only its own range, plus up to 64 pairs before it for the scene-cut state (core/scene_warmup.py).
 
 Events come back as the same typed events: one ``JobStarted``, ``PairDone`` with pairs done,
-rate and ETA summed over the workers, log lines prefixed with the worker. Abort and pause
-reach every worker. A worker whose device fails (a model or CUDA error, a stall) gives its
-range back and is left out for the rest of the session, said in the log; the job fails only
-when an error is the job's own (the input, the output, an encoder), when the same range
-fails on a second device, or when no device is left. Then, or after an abort, the journal
-keeps every finished segment, and the same command resumes.
+rate and ETA summed over the workers, ``WorkerRates`` for every device of the pool, log lines
+prefixed with the worker. Abort and pause reach every worker. A worker whose device fails (a
+model or CUDA error, a stall) gives its range (or whole clip) back and is left out for the rest
+of the session, said in the log; the job fails only when an error is the job's own (the input,
+the output, an encoder), when the same range fails on a second device, or when no device is
+left. Then, or after an abort, the journal keeps every finished segment, and the same command
+resumes.
 """
 
 from __future__ import annotations
@@ -29,12 +36,12 @@ import dataclasses
 import shutil
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.device_scheduler import DeviceScheduler, DeviceWorker, Task
 from core.errors import (
     DecodeError,
     EncodeError,
@@ -55,7 +62,6 @@ from core.events import (
     PairDone,
     Stage,
     StageChanged,
-    WorkerRates,
     ignore_event,
 )
 from core.faults import ENV_VAR, FaultPlan
@@ -64,6 +70,7 @@ from core.rate import RateEstimator
 
 STOP_GRACE = 10.0  # seconds each worker gets to stop after an interrupt of the job itself
 RANGES_PER_WORKER = 3  # ranges in the shared list per device: enough to even out a slower one
+SHORT_SECONDS = 60.0  # a clip shorter than this (input) runs whole on one device while other clips wait
 JOB_ERRORS = (InputError, OutputError, DecodeError, EncodeError, OptionError)  # the job's, not the device's
 
 
@@ -86,31 +93,31 @@ def _is_job_error(exc: FramedeckError) -> bool:
 
 
 @dataclass
-class _Worker:
-    number: int
-    device: str
-    pairs: int = 0  # pairs this worker finished in this job
-    rate: float | None = None
-    ranges: int = 0
+class _Share:
+    """What one worker did for this job."""
 
-    @property
-    def label(self) -> str:
-        return f"worker {self.number} ({self.device})"
+    pairs: int = 0
+    ranges: int = 0
 
 
 class DevicePool:
     """The devices of a session, a warm model replica on each, and the ones left out.
 
     Called like :func:`core.job.run_job` (the session engine's ``run_job``): each call shares
-    one clip out over the devices still in use. :meth:`close` unloads every replica.
+    one clip out over the devices still in use, through the one list of work of
+    ``scheduler`` (several calls from several threads share the devices; see
+    session/parallel.py). :meth:`close` ends the worker threads and unloads every replica.
     """
 
     def __init__(self, devices: Sequence[str], *, run_job: Callable[..., JobFinished] | None = None,
-                 models: Callable[[int, str, JobOptions, EventCallback], Any] | None = None) -> None:
+                 models: Callable[[int, str, JobOptions, EventCallback], Any] | None = None,
+                 short_seconds: float = SHORT_SECONDS) -> None:
         if not devices:
             raise OptionError("--devices names no device.")
         self.devices = list(devices)
         self.excluded: dict[int, str] = {}  # worker -> why it was left out
+        self.scheduler = DeviceScheduler(self.devices, self.excluded)
+        self.short_seconds = short_seconds
         self._models: dict[int, Any] = {}
         self._make_model = models
         self._run_job = run_job
@@ -134,6 +141,7 @@ class DevicePool:
             return model
 
     def close(self) -> None:
+        self.scheduler.close()
         for model in self._models.values():
             close = getattr(model, "close", None)
             if close is not None:
@@ -144,15 +152,23 @@ class DevicePool:
                  on_event: EventCallback = ignore_event, cancel: threading.Event | None = None,
                  pause: threading.Event | None = None, *, interpolator: Any = None, keep: bool = False,
                  restart: bool = False, clock: Callable[[], float] = time.monotonic,
-                 inject: str | None = None) -> JobFinished:
+                 inject: str | None = None, others_waiting: bool = False,
+                 submitted: threading.Event | None = None) -> JobFinished:
         """Run one job over the pool's devices. ``interpolator`` (a session's warm model,
-        chosen for the first device) becomes the first device's replica; the others get their own."""
-        if interpolator is not None and 0 not in self._models:
-            self._models[0] = interpolator
+        chosen for the first device) becomes the first device's replica; the others get their own.
+        ``others_waiting``: other clips wait in the queue (a short clip then runs whole);
+        ``submitted`` is set once the job's tasks are in the shared list (or it failed before)."""
+        with self._lock:
+            if interpolator is not None and 0 not in self._models:
+                self._models[0] = interpolator
         job = DeviceJob(self, Path(input_path), Path(output_path), options or JobOptions(), on_event,
                         cancel or threading.Event(), pause or threading.Event(), keep=keep, restart=restart,
-                        clock=clock, inject=inject)
-        return job.run()
+                        clock=clock, inject=inject, others_waiting=others_waiting)
+        try:
+            return job.run(submitted)
+        finally:
+            if submitted is not None:
+                submitted.set()
 
 
 def _warm_model(number: int, device: str, options: JobOptions, emit: EventCallback) -> Any:
@@ -187,14 +203,16 @@ def run_job_on_devices(input_path: str | Path, output_path: str | Path, options:
 
 
 class DeviceJob:
-    """One clip over a pool's devices; see the module docstring."""
+    """One clip over a pool's devices; see the module docstring. Runs on the calling thread
+    (probe, plan, wait, join); its tasks run on the pool's device workers (:meth:`run_task`)."""
 
     def __init__(self, pool: DevicePool, input_path: Path, output_path: Path, options: JobOptions,
                  emit: EventCallback, cancel: threading.Event, pause: threading.Event, *, keep: bool,
-                 restart: bool, clock: Callable[[], float], inject: str | None) -> None:
+                 restart: bool, clock: Callable[[], float], inject: str | None, others_waiting: bool = False) -> None:
         import os
 
         self.pool = pool
+        self.scheduler = pool.scheduler
         self.input = input_path
         self.output = output_path
         self.options = options
@@ -206,20 +224,22 @@ class DeviceJob:
         self.clock = clock
         self.inject = inject if inject is not None else os.environ.get(ENV_VAR)
         self.device_faults = FaultPlan.parse(self.inject)
-        self.stop = threading.Event()  # every worker's cancel: the user's abort, or a failure
-        self.finished = threading.Event()
+        self.others_waiting = others_waiting
+        self.stop = threading.Event()  # every task's cancel: the user's abort, or a failure
         self.emit_lock = threading.Lock()
         self.cond = threading.Condition()
-        self.todo: deque[range] = deque()
-        self.busy = 0
+        self.outstanding = 0  # tasks not finished (a task given back still counts)
         self.failed_ranges: set[tuple[int, int]] = set()
         self.failure: FramedeckError | None = None
+        self.whole_result: JobFinished | None = None
+        self.whole_why = ""
         self.done = 0
         self.interpolated = 0
         self.seen_stages: set[Stage] = set()
         self.started_sent = False
         self.model_line = ""
-        self.workers = [_Worker(n, d) for n, d in enumerate(pool.devices) if n not in pool.excluded]
+        self.workers = self.scheduler.live()
+        self.shares = {w.number: _Share() for w in self.workers}
 
     def emit(self, event: Any) -> None:
         with self.emit_lock:
@@ -230,16 +250,16 @@ class DeviceJob:
 
     # -- the whole job -------------------------------------------------------------------------
 
-    def run(self) -> JobFinished:
+    def run(self, submitted: threading.Event | None = None) -> JobFinished:
         try:
-            return self._run()
+            return self._run(submitted)
         except FramedeckError as exc:
             aborted = isinstance(exc, JobAborted)
             self.emit(StageChanged(Stage.ABORTED if aborted else Stage.FAILED, str(exc)))
             self.emit(JobFailed(str(exc), aborted=aborted))
             raise
 
-    def _run(self) -> JobFinished:
+    def _run(self, submitted: threading.Event | None) -> JobFinished:
         from core.job import encode_workers
         from core.job_journal import JobJournal
         from core.journal import journal_folder
@@ -266,145 +286,181 @@ class DeviceJob:
         kept = journal.stored.get("segments", {}) if journal.stored else {}
         self.kept = min(self.total, sum(min(self.segment_pairs, self.total - int(k) * self.segment_pairs)
                                         for k in kept if int(k) * self.segment_pairs < self.total))
-        names = ", ".join(w.device for w in self.workers)
+        seconds = info.duration or input_frames / float(info.fps or 1)
+        order = self.scheduler.next_order()
         if len(ranges) == 1 or len(self.workers) == 1:
-            self.log("info", f"{self.total} pairs in one range: the whole clip runs on {self.workers[0].device}")
-            return self._whole(self.workers[0])
-        size = max(len(r) for r in ranges[:-1])
-        self.log("info", f"sharing {self.total} pairs out over {len(self.workers)} devices ({names}) in "
-                         f"{len(ranges)} ranges of up to {size} pairs; each worker decodes from the first frame "
-                         "(the reader cannot seek) and converts and models only its own ranges")
-        self.rate = RateEstimator(max(1, self.total - self.kept), clock=self.clock)
-        self.todo.extend(ranges)
-        threads = [threading.Thread(target=self._work, args=(w,), name=f"framedeck-device-{w.number}", daemon=True)
-                   for w in self.workers]
-        watcher = threading.Thread(target=self._watch_cancel, name="framedeck-device-cancel", daemon=True)
-        watcher.start()
-        for thread in threads:
-            thread.start()
+            self.whole_why = " in one range" if len(ranges) == 1 else ""
+            tasks = [Task(self, None, order)]
+        elif self.others_waiting and seconds < self.pool.short_seconds:
+            self.whole_why = (f" ({seconds:.0f} s of input, under {self.pool.short_seconds:g} s, "
+                              "with other clips waiting)")
+            tasks = [Task(self, None, order)]
+        else:
+            names = ", ".join(w.device for w in self.workers)
+            size = max(len(r) for r in ranges[:-1])
+            self.log("info", f"sharing {self.total} pairs out over {len(self.workers)} devices ({names}) in "
+                             f"{len(ranges)} ranges of up to {size} pairs; each worker decodes from the first frame "
+                             "(the reader cannot seek) and converts and models only its own ranges")
+            self.rate = RateEstimator(max(1, self.total - self.kept), clock=self.clock)
+            tasks = [Task(self, pairs, order) for pairs in ranges]
+        whole = tasks[0].pairs is None
+        self.outstanding = len(tasks)
+        self.scheduler.submit(tasks)
+        if submitted is not None:
+            submitted.set()
         try:
-            for thread in threads:
-                thread.join()
-        except BaseException:  # a second Ctrl-C: every worker stops, keeping its closed segments
+            self._wait()
+        except BaseException:  # a second Ctrl-C: every task stops, keeping its closed segments
             self.stop.set()
-            for thread in threads:
-                thread.join(STOP_GRACE)
+            self._wait(STOP_GRACE)
             raise
-        finally:
-            self.finished.set()
-        watcher.join()
-        for worker in self.workers:
-            self.log("info", f"{worker.label}: {worker.pairs} pairs in {worker.ranges} ranges")
+        if not whole:
+            for worker in self.workers:
+                share = self.shares[worker.number]
+                self.log("info", f"{worker.label}: {share.pairs} pairs in {share.ranges} ranges")
         if self.failure is not None:
-            if not isinstance(self.failure, (OutputError, OptionError)) and folder.exists():
+            if not isinstance(self.failure, (OutputError, OptionError, JobAborted)) and folder.exists():
                 self.log("warning", f"the journal {folder.name} keeps every finished segment: run the same "
                                     "command to resume")
             raise self.failure
-        if self.cancel.is_set():
+        if whole and self.whole_result is not None:
+            return self.whole_result  # written, even if a cancel came as it finished
+        if self.stop.is_set() or whole:
             raise self._aborted(folder)
         return self._join(started)
 
-    def _whole(self, worker: _Worker) -> JobFinished:
-        """One range: an ordinary job on one device (its events pass through unchanged)."""
-        options = dataclasses.replace(self.options, device=worker.device)
-        model = self.pool.model(worker.number, options, self.emit)
-        return self.pool.run_job()(
-            self.input, self.output, options, on_event=self._pass_whole, cancel=self.cancel, pause=self.pause,
-            interpolator=model, keep=self.keep, restart=False, faults=FaultPlan.parse(self.inject),
-        )
+    def _wait(self, limit: float | None = None) -> None:
+        """Until every task is finished (or ``limit`` seconds); a cancel stops the tasks and
+        takes back those no worker has begun."""
+        deadline = None if limit is None else time.monotonic() + limit
+        withdrawn = False
+        with self.cond:
+            while self.outstanding > 0:
+                if self.cancel.is_set():
+                    self.stop.set()
+                if self.stop.is_set() and not withdrawn:
+                    withdrawn = True
+                    self.outstanding -= self.scheduler.withdraw(self)
+                    continue
+                if deadline is not None and time.monotonic() > deadline:
+                    return
+                self.cond.wait(0.05)
 
-    def _pass_whole(self, event: Any) -> None:
+    def _finish(self) -> None:
+        with self.cond:
+            self.outstanding -= 1
+            self.cond.notify_all()
+
+    # -- the tasks (on the pool's device workers) -----------------------------------------------
+
+    def run_task(self, worker: DeviceWorker, task: Task) -> bool:
+        """Run ``task`` on ``worker``; False when its device failed (it is left out)."""
+        if self.stop.is_set():  # stopped after the task was taken
+            self._finish()
+            return True
+        try:
+            if task.pairs is None:
+                self._whole(worker)
+            else:
+                self._range(worker, task.pairs)
+        except FramedeckError as exc:
+            if isinstance(exc, JobAborted) and self.stop.is_set():
+                if task.pairs is None:  # the job's own sentence (kept or not)
+                    with self.cond:
+                        self.failure = self.failure or exc
+                self._finish()
+                return True  # an abort, or another worker's failure: closed segments are kept
+            if task.pairs is not None and task.pairs.start > 0 and isinstance(exc, JobAborted) \
+                    and "produced no frames" in str(exc):
+                self.log("info", f"{worker.label}: the input ends before pair {task.pairs.start + 1} "
+                                 "(its header promised more frames)")
+                self._finish()
+                return True
+            return self._failed(worker, task, exc)
+        except Exception as exc:  # a bug must not hang the other workers
+            return self._failed(worker, task, FramedeckError(f"Unexpected failure: {type(exc).__name__}: {exc}"))
+        self._finish()
+        return True
+
+    def drop(self, task: Task, why: str) -> None:
+        """No device is left to run ``task``: the job fails."""
+        with self.cond:
+            if self.failure is None and not self.stop.is_set():
+                self.failure = FramedeckError(
+                    "Every device was left out after failing; no device is left for this job."
+                )
+            self.stop.set()
+            self.outstanding -= 1
+            self.cond.notify_all()
+
+    def _whole(self, worker: DeviceWorker) -> None:
+        """The whole clip: an ordinary job on one device (its events pass through)."""
+        options = dataclasses.replace(self.options, device=worker.device)
+        self.log("info", f"{self.total} pairs{self.whole_why}: the whole clip runs on {worker.label}")
+        model = self.pool.model(worker.number, options, self.emit)
+        result = self.pool.run_job()(
+            self.input, self.output, options, on_event=lambda e: self._pass_whole(worker, e), cancel=self.stop,
+            pause=self.pause, interpolator=model, keep=self.keep, restart=False, faults=FaultPlan.parse(self.inject),
+        )
+        with self.cond:
+            self.whole_result = result
+
+    def _pass_whole(self, worker: DeviceWorker, event: Any) -> None:
         if isinstance(event, StageChanged) and event.stage in (Stage.PROBING, Stage.FAILED, Stage.ABORTED):
             return  # said already / said by run()
         if isinstance(event, JobFailed):
             return
+        if isinstance(event, PairDone):
+            self.device_faults.on_worker_pair(worker.number, event.index)
+            worker.pairs += 1
+            worker.rate = event.pairs_per_second
+            self.emit(event)
+            self.emit(self.scheduler.rates())
+            return
         self.emit(event)
 
-    def _watch_cancel(self) -> None:
-        while not self.finished.wait(0.05):
-            if self.cancel.is_set():
-                self.stop.set()
-                with self.cond:
-                    self.cond.notify_all()
-                return
-
-    # -- the workers ----------------------------------------------------------------------------
-
-    def _take(self) -> range | None:
-        """The next range, or None when nothing is left (waits while a busy worker may give one back)."""
-        with self.cond:
-            while True:
-                if self.stop.is_set():
-                    return None
-                if self.todo:
-                    self.busy += 1
-                    return self.todo.popleft()
-                if self.busy == 0:
-                    return None
-                self.cond.wait(0.2)
-
-    def _work(self, worker: _Worker) -> None:
+    def _range(self, worker: DeviceWorker, pairs: range) -> None:
         options = dataclasses.replace(self.options, device=worker.device)
-        while (pairs := self._take()) is not None:
-            try:
-                model = self.pool.model(worker.number, options, self.emit)
-                self.pool.run_job()(
-                    self.input, self.output, options, on_event=lambda e, w=worker: self._event(w, e),
-                    cancel=self.stop, pause=self.pause, interpolator=model, pairs=pairs, keep=True,
-                    worker=worker.number, faults=FaultPlan.parse(self.inject),
-                )
-                worker.ranges += 1
-            except FramedeckError as exc:
-                if isinstance(exc, JobAborted) and self.stop.is_set():
-                    self._release()
-                    return  # an abort, or another worker's failure: closed segments are kept
-                if pairs.start > 0 and isinstance(exc, JobAborted) and "produced no frames" in str(exc):
-                    self.log("info", f"{worker.label}: the input ends before pair {pairs.start + 1} "
-                                     "(its header promised more frames)")
-                    self._release()
-                    continue
-                if not self._failed(worker, pairs, exc):
-                    self._release()
-                    return
-            except Exception as exc:  # a bug must not hang the other workers
-                self._failed(worker, pairs, FramedeckError(f"Unexpected failure: {type(exc).__name__}: {exc}"))
-                self._release()
-                return
-            self._release()
-
-    def _release(self) -> None:
+        model = self.pool.model(worker.number, options, self.emit)
+        self.pool.run_job()(
+            self.input, self.output, options, on_event=lambda e: self._event(worker, e),
+            cancel=self.stop, pause=self.pause, interpolator=model, pairs=pairs, keep=True,
+            worker=worker.number, faults=FaultPlan.parse(self.inject),
+        )
         with self.cond:
-            self.busy -= 1
-            self.cond.notify_all()
+            self.shares.setdefault(worker.number, _Share()).ranges += 1
 
-    def _failed(self, worker: _Worker, pairs: range, exc: FramedeckError) -> bool:
-        """Give a failed range back to the others (True: this worker goes on, which it never
-        does after a device failure) or stop the job with ``exc``."""
-        key = (pairs.start, pairs.stop)
+    def _failed(self, worker: DeviceWorker, task: Task, exc: FramedeckError) -> bool:
+        """Give a failed task back to the other devices and leave this one out (False), or
+        stop the job with ``exc`` (True: the worker goes on with other clips)."""
+        key = (task.pairs.start, task.pairs.stop) if task.pairs is not None else (-1, -1)
         with self.cond:
-            others = [w for w in self.workers if w is not worker and w.number not in self.pool.excluded]
-            if _is_job_error(exc) or key in self.failed_ranges or not others:
+            others = [w for w in self.scheduler.live() if w is not worker]
+            if _is_job_error(exc) or key in self.failed_ranges or not others or self.stop.is_set():
                 if self.failure is None:
                     self.failure = exc
                 self.stop.set()
+                self.outstanding -= 1
                 self.cond.notify_all()
-                return False
+                return True
             self.failed_ranges.add(key)
-            self.pool.excluded[worker.number] = str(exc)
-            self.todo.appendleft(pairs)
-            self.cond.notify_all()
-        last = min(pairs.stop, self.total)
-        self.log("warning", f"{worker.label} failed and is left out for the rest of the session: {exc} "
-                            f"Its pairs {pairs.start + 1}-{last} go to the other devices.")
+        self.scheduler.exclude(worker, str(exc))
+        if task.pairs is None:
+            what = "The clip goes to another device."
+        else:
+            what = f"Its pairs {task.pairs.start + 1}-{min(task.pairs.stop, self.total)} go to the other devices."
+        self.log("warning", f"{worker.label} failed and is left out for the rest of the session: {exc} {what}")
+        self.scheduler.give_back(task)
         return False
 
-    def _event(self, worker: _Worker, event: Any) -> None:
+    def _event(self, worker: DeviceWorker, event: Any) -> None:
         """A worker's event, as the whole job's: progress summed, job-level events once."""
         if isinstance(event, PairDone):
             self.device_faults.on_worker_pair(worker.number, event.index)
+            worker.pairs += 1
+            worker.rate = event.pairs_per_second
             with self.cond:
-                worker.pairs += 1
-                worker.rate = event.pairs_per_second
+                self.shares.setdefault(worker.number, _Share()).pairs += 1
                 self.done += 1
                 self.rate.update(self.done)
                 done = min(self.total, self.kept + self.done)
@@ -413,9 +469,8 @@ class DeviceJob:
                     frames_written=done * self.expected // max(1, self.total), interpolated=event.interpolated,
                     pairs_per_second=self.rate.rate, eta_seconds=self.rate.eta, elapsed=self.rate.elapsed,
                 )
-                rates = WorkerRates(tuple((w.device, w.pairs, w.rate) for w in self.workers))
             self.emit(combined)
-            self.emit(rates)
+            self.emit(self.scheduler.rates())
         elif isinstance(event, JobFinished):
             with self.cond:
                 self.interpolated += event.interpolated_frames
@@ -460,7 +515,9 @@ class DeviceJob:
         return JobAborted(f"interrupted at {percent}%: run the same command to resume")
 
     def _join(self, started: float) -> JobFinished:
-        """The same final join as one device's (an ordinary run that finds every segment stored)."""
+        """The same final join as one device's (an ordinary run that finds every segment stored),
+        on this thread with no model: a replica may be busy with another clip, and a join
+        unloads the model it is given. (Were a segment missing, run_job would make its own.)"""
         options = dataclasses.replace(self.options, device=self.workers[0].device)
         result: list[JobFinished] = []
 
@@ -472,8 +529,7 @@ class DeviceJob:
 
         joined = self.pool.run_job()(
             self.input, self.output, options, on_event=on_event, cancel=self.cancel, pause=self.pause,
-            interpolator=self.pool.model(self.workers[0].number, options, self.emit), keep=self.keep,
-            faults=FaultPlan.parse(self.inject),
+            keep=self.keep, faults=FaultPlan.parse(self.inject),
         )
         finished = dataclasses.replace(
             joined, seconds=self.clock() - started, interpolated_frames=joined.interpolated_frames + self.interpolated,
