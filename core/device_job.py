@@ -292,7 +292,7 @@ class DeviceJob:
             self.whole_why = " in one range" if len(ranges) == 1 else ""
             tasks = [Task(self, None, order)]
         elif self.others_waiting and seconds < self.pool.short_seconds:
-            self.whole_why = (f" ({seconds:.0f} s of input, under {self.pool.short_seconds:g} s, "
+            self.whole_why = (f" ({seconds:.1f} s of input, under {self.pool.short_seconds:g} s, "
                               "with other clips waiting)")
             tasks = [Task(self, None, order)]
         else:

@@ -8,6 +8,7 @@ output back with PyAV (the header, no decoding) and reports through ``report(lev
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,18 +79,22 @@ class OutputChecker:
         self.started: JobStarted | None = None
         self.input_duration: float | None = None
         self.last: OutputCheck | None = None
+        self._jobs: dict[str, tuple[JobStarted, float | None]] = {}  # by output: several clips at once
 
     def on_event(self, event: object) -> None:
         if isinstance(event, JobStarted):
             self.started, self.input_duration, self.last = event, self._duration(event.input), None
-        elif isinstance(event, JobFinished) and self.started is not None:
+            self._jobs[_key(event.output)] = (event, self.input_duration)
+        elif isinstance(event, JobFinished) and (self.started is not None or _key(event.output) in self._jobs):
             if event.output and Path(event.output).is_file():  # a sink or a partial range writes none
                 self.last = self.check(event.output)
                 self.report(*self.last.line())
+            self._jobs.pop(_key(event.output), None)
             self.started = None
 
     def check(self, output: str) -> OutputCheck:
-        assert self.started is not None
+        started, input_duration = self._jobs.get(_key(output), (self.started, self.input_duration))
+        assert started is not None
         frames = duration = None
         try:
             info = self.probe(output)
@@ -97,8 +102,8 @@ class OutputChecker:
             duration = getattr(info, "stream_duration", None) or getattr(info, "duration", None)
         except Exception:  # an unreadable output is reported as such
             pass
-        return OutputCheck(output, self.started.total_output_frames, frames, self.input_duration,
-                           duration, self.started.output_fps)
+        return OutputCheck(output, started.total_output_frames, frames, input_duration,
+                           duration, started.output_fps)
 
     def _duration(self, path: str) -> float | None:
         try:
@@ -106,3 +111,7 @@ class OutputChecker:
         except Exception:
             return None
         return getattr(info, "stream_duration", None) or getattr(info, "duration", None)
+
+
+def _key(output: str) -> str:
+    return os.path.abspath(output) if output else ""

@@ -69,3 +69,17 @@ class QueueClosed:
 @dataclass(frozen=True)
 class SessionFinished:
     clips: tuple[Clip, ...]
+
+
+@dataclass(frozen=True)
+class PanelSwitched:
+    """Several clips run at once (session/parallel.py) and the job panel now follows ``clip``
+    (the oldest running one): its latest job events, to draw the panel afresh."""
+
+    clip: Clip
+    started: object = None  # core.events.JobStarted, once it came
+    stage: object = None  # core.events.StageChanged: the stage it is in
+    pair: object = None  # core.events.PairDone: its latest progress
+
+    def events(self) -> list[object]:
+        return [e for e in (self.started, self.stage, self.pair) if e is not None]

@@ -5,7 +5,9 @@ the library all drive this object and read its events.
 
 Threads: :meth:`Session.run` works the queue on the calling thread; with a watchdog, a
 second thread steps it, so clip i uploads while clip i+1 is interpolated. ``add``,
-``move``, ``retry``, ``skip`` and ``close`` may be called from any thread.
+``move``, ``retry``, ``skip`` and ``close`` may be called from any thread. With a device
+pool (``--devices``) as ``run_job``, several clips run at once, one thread each
+(session/parallel.py); ``running`` lists them and ``current`` is the oldest.
 """
 
 from __future__ import annotations
@@ -119,6 +121,7 @@ class Session:
         scan_interval: float | None = None,
         wait_for_change: Callable[[float], None] | None = None,
         ask: Callable[[str], str] | None = None,
+        on_job_event: Callable[[Clip, object], None] | None = None,
     ) -> None:
         self.options = options or JobOptions()
         self.on_event = on_event
@@ -136,10 +139,12 @@ class Session:
         self._interpolator = interpolator or self.job_kwargs.pop("interpolator", None)
         self.model: WarmModel | None = None
         self.clips: list[Clip] = []
-        self.current: Clip | None = None
+        self.running: list[Clip] = []  # the clips being made, oldest first
         self.last_result: JobFinished | None = None  # the last clip's run_job result
-        self._clip_cancel: _ClipCancel | None = None
-        self._skip_asked = False
+        self.on_job_event = on_job_event  # every clip's job events, as they come (the output checks)
+        self._cancels: dict[int, _ClipCancel] = {}  # running clip id -> its cancel
+        self._skips: set[int] = set()  # running clips the user skipped
+        self._model_lock = threading.Lock()
         self.discard_progress = False  # an abort chose to drop the journal that keep=True keeps
         self._lock = threading.RLock()
         self._wake = threading.Event()
@@ -224,13 +229,21 @@ class Session:
         self._wake.set()
         return True
 
-    def skip(self, clip_id: int | None = None) -> bool:
-        """Abort the running clip (marked skipped) and go on with the next one."""
+    @property
+    def current(self) -> Clip | None:
+        """The oldest running clip (the only one without a device pool)."""
         with self._lock:
-            clip, cancel = self.current, self._clip_cancel
-            if clip is None or cancel is None or (clip_id is not None and clip.id != clip_id):
+            return self.running[0] if self.running else None
+
+    def skip(self, clip_id: int | None = None) -> bool:
+        """Abort the running clip ``clip_id`` (default: the oldest), marked skipped; the
+        queue goes on."""
+        with self._lock:
+            clip = next((c for c in self.running if clip_id is None or c.id == clip_id), None)
+            cancel = self._cancels.get(clip.id) if clip is not None else None
+            if clip is None or cancel is None:
                 return False
-            self._skip_asked = True
+            self._skips.add(clip.id)
             cancel.set()
         self.note("warning", f"skipping {clip.input.name} at the user's request")
         return True
@@ -247,7 +260,7 @@ class Session:
     def has_work(self) -> bool:
         """A clip is running or waiting (the queue's own keys apply)."""
         with self._lock:
-            return self.current is not None or any(c.state is ClipState.WAITING for c in self.clips)
+            return bool(self.running) or any(c.state is ClipState.WAITING for c in self.clips)
 
     # -- events ------------------------------------------------------------------------------
 
@@ -281,11 +294,16 @@ class Session:
                 driver.start()
             if self.input_watcher is not None:
                 threading.Thread(target=self._watch_inputs, name="watch-input", daemon=True).start()
-            while not self.cancel.is_set():
-                clip = self._next_clip()
-                if clip is None:
-                    break
-                self._process(clip)
+            from session.parallel import run_parallel, shares_devices
+
+            if shares_devices(self._run_job):
+                run_parallel(self)
+            else:
+                while not self.cancel.is_set():
+                    clip = self._next_clip()
+                    if clip is None:
+                        break
+                    self._process(clip)
             self._close_queue()
             if driver is not None:
                 driver.join()
@@ -350,7 +368,9 @@ class Session:
                 self._wake.clear()
             self._wake.wait(0.2)
 
-    def _process(self, clip: Clip) -> None:
+    def _process(self, clip: Clip, route: Callable[[Clip, object], None] | None = None, **extra: Any) -> None:
+        """Make one clip; ``route`` passes its job events on (default: :meth:`emit`), ``extra``
+        goes to ``run_job``."""
         if self.skip_complete and output_complete(clip.output):
             with self._lock:
                 clip.size = clip.output.stat().st_size
@@ -359,20 +379,25 @@ class Session:
             self._hand_over(clip)
             return
         with self._lock:
-            self.current = clip
-            self._clip_cancel = _ClipCancel(self.cancel)
-            self._skip_asked = False
+            self.running.append(clip)
+            self._cancels[clip.id] = cancel = _ClipCancel(self.cancel)
+            self._skips.discard(clip.id)
             clip.pairs_done = 0
         self._set(clip, ClipState.RUNNING)
 
         def on_event(event: object) -> None:
             self._job_event(clip, event)
-            self.emit(event)
+            if route is None:
+                self.emit(event)
+            else:
+                route(clip, event)
+            if self.on_job_event is not None:
+                self.on_job_event(clip, event)
 
         try:
             result = self._job()(
                 clip.input, clip.output, self.options, on_event=on_event,
-                cancel=self._clip_cancel, pause=self.pause, interpolator=self._model(), **self.job_kwargs,
+                cancel=cancel, pause=self.pause, interpolator=self._model(), **self.job_kwargs, **extra,
             )
         except FramedeckError as exc:
             self._failed(clip, exc)
@@ -382,7 +407,8 @@ class Session:
             return
         finally:
             with self._lock:
-                self.current, self._clip_cancel = None, None
+                self.running.remove(clip)
+                self._cancels.pop(clip.id, None)
         with self._lock:
             self.last_result = result
             clip.frames, clip.seconds = result.output_frames, result.seconds
@@ -395,7 +421,7 @@ class Session:
         message = str(exc)
         if isinstance(exc, JobAborted) and self.discard_progress:
             message = self._discard_journal(clip) or message
-        if isinstance(exc, JobAborted) and self._skip_asked and not self.cancel.is_set():
+        if isinstance(exc, JobAborted) and clip.id in self._skips and not self.cancel.is_set():
             self._set(clip, ClipState.SKIPPED, "skipped by the user")
         else:
             clip.code = exc.exit_code
@@ -428,6 +454,10 @@ class Session:
         self._changed(clip)
 
     def _model(self) -> WarmModel:
+        with self._model_lock:  # several clips may start at once (session/parallel.py)
+            return self._warm_model()
+
+    def _warm_model(self) -> WarmModel:
         from session.warm_model import WarmModel  # torch is imported only when a clip runs
 
         if self.model is None:

@@ -12,7 +12,11 @@ from session.clips import Clip, ClipState
 
 
 def queue_eta(clips: Sequence[Clip]) -> float | None:
-    """Seconds until every waiting and running clip is written; None before a rate is known."""
+    """Seconds until every waiting and running clip is written; None before a rate is known.
+    With several clips running at once (--devices), the work left over their summed rate."""
+    rated = [c for c in clips if c.state is ClipState.RUNNING and c.rate]
+    if len(rated) > 1:
+        return _shared_eta(clips, rated)
     running = next((c for c in clips if c.state is ClipState.RUNNING and c.rate), None)
     reference = running or next((c for c in reversed(clips) if c.rate and c.pixels), None)
     if reference is None or not reference.rate:
@@ -25,6 +29,19 @@ def queue_eta(clips: Sequence[Clip]) -> float | None:
         elif clip.state is ClipState.WAITING:
             total += clip.total_pairs * max(1, clip.pixels or reference.pixels) * per_pixel_pair
     return total
+
+
+def _shared_eta(clips: Sequence[Clip], rated: Sequence[Clip]) -> float:
+    """Pixel-pairs left in the queue over the pixel-pairs per second of the running clips together."""
+    speed = sum((c.rate or 0.0) * max(1, c.pixels) for c in rated)
+    pixels = max(1, rated[0].pixels)
+    left = 0.0
+    for clip in clips:
+        if clip.state is ClipState.RUNNING:
+            left += max(0, clip.total_pairs - clip.pairs_done) * max(1, clip.pixels or pixels)
+        elif clip.state is ClipState.WAITING:
+            left += clip.total_pairs * max(1, clip.pixels or pixels)
+    return left / speed
 
 
 def stop_eta(queue_seconds: float | None, *, confirm: int, check_interval: float, countdown: float) -> float | None:

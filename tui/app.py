@@ -33,7 +33,7 @@ from monitor.events import (
     VerificationCheck,
     WatchStateChanged,
 )
-from session.clips import ClipChanged, ClipState, QueueClosed
+from session.clips import ClipChanged, ClipState, PanelSwitched, QueueClosed
 from session.estimate import queue_eta, stop_eta
 from session.lines import describe
 from session.remote.protocol import ControlApplied
@@ -217,11 +217,15 @@ class FramedeckApp(App[SessionSummary]):
                 log.add(event)
             elif (line := describe(event)) is not None:  # the lines the log file gets
                 log.add(LogRecord(line[0], line[1], self.session.event_time(event)))
-            if isinstance(event, JobStarted):
-                self.query_one(HeaderBar).set_device(event.device)
+            if isinstance(event, (JobStarted, PanelSwitched)):  # a new clip, or another running one
+                started = event.started if isinstance(event, PanelSwitched) else event
+                if isinstance(started, JobStarted):
+                    self.query_one(HeaderBar).set_device(started.device)
                 paused = self.job.paused
-                self.job.__init__()  # a new clip: the panel starts over
+                self.job.__init__()  # the panel starts over
                 self.job.paused = paused
+            for inner in event.events() if isinstance(event, PanelSwitched) else ():
+                job_changed = self.job.apply(inner) or job_changed
             if isinstance(event, ModelChosen):
                 self.query_one(HeaderBar).set_model(f"{event.title} {event.precision} ({event.reason})")
             queue_changed = queue_changed or isinstance(event, QUEUE_EVENTS)
@@ -524,7 +528,10 @@ class FramedeckApp(App[SessionSummary]):
         self.refresh_bindings()
 
     def action_skip_clip(self) -> None:
-        clip = self.engine.current
+        """The selected clip when it is running (several may be), else the oldest running one."""
+        selected = self._selected()
+        running = getattr(selected, "state", None) in (ClipState.RUNNING, ClipState.FINISHING)
+        clip = selected if running else self.engine.current
         if clip is None:
             return
         self.push_screen(

@@ -145,6 +145,7 @@ class ConsoleSession:
             job_kwargs=self.job_kwargs,
             sleep=sleep,
             watchdog_interval=watchdog_interval,
+            on_job_event=self._check_output,  # every clip's, even while several run at once
         )
         self.engine.quit = self.quit
 
@@ -180,7 +181,11 @@ class ConsoleSession:
             listeners = self._listeners + self._lasting
         for listener in listeners:
             listener(event)
-        self.checker.on_event(event)  # after the listeners: its line follows the job's last
+
+    def _check_output(self, clip: object, event: object) -> None:
+        """Each finished output read back; called after the listeners had the event, so its
+        line follows the job's last."""
+        self.checker.on_event(event)
 
     def event_time(self, event: object) -> float:
         """When ``event`` happened, for its log line (a remote session's proxy says otherwise)."""

@@ -331,6 +331,7 @@ class SessionServer:
             "watchdog": encode(s.link.view()) if s.link is not None else None,
             "clips": encode(s.engine.snapshot()),
             "current": encode(current.snapshot()) if current is not None else None,
+            "running": encode([c.snapshot() for c in list(getattr(s.engine, "running", ()))]),  # --devices: several
             "summary": encode(s.summary()) if done else None,
             "upload_rate": getattr(s, "upload_rate", None),
             "check": encode(getattr(getattr(s, "checker", None), "last", None)),  # the output read back

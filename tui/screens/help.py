@@ -23,9 +23,9 @@ HELP_TEXT = """\
   [b]/[/b]  filter the log (lines containing a word; empty shows all)
   [b]v[/b]  preview: the latest made frame between its two neighbours
   [b]?[/b]  this help
-  Queue (several clips):  [b]j[/b]/[b]k[/b] select a clip  [b]n[/b] skip the running clip
-  (asks)  [b]r[/b] retry a failed clip  [b][[/b] / [b]][/b] move a waiting clip up / down
-  [b]+[/b] add a file (asks for its path)
+  Queue (several clips):  [b]j[/b]/[b]k[/b] select a clip  [b]n[/b] skip the selected
+  running clip, else the oldest (asks)  [b]r[/b] retry a failed clip
+  [b][[/b] / [b]][/b] move a waiting clip up / down  [b]+[/b] add a file (asks for its path)
   Dimmed keys do not apply right now.
 
 [b]Panels[/b]

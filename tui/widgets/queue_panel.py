@@ -84,6 +84,9 @@ class QueuePanel(Static):
     def redraw(self) -> None:
         done = sum(c.state in (ClipState.DONE, ClipState.VERIFIED, ClipState.UPLOADING) for c in self.clips)
         subtitle = f"{done}/{len(self.clips)} done · queue ETA {format_eta(self.queue_eta)}"
+        running = sum(c.state in (ClipState.RUNNING, ClipState.FINISHING) for c in self.clips)
+        if running > 1:  # several clips at once (--devices)
+            subtitle = f"{running} running · {subtitle}"
         if self.stop_at is not None:
             subtitle += f" · stop ~{time.strftime('%H:%M', time.localtime(self.stop_at))}"
         self.border_subtitle = subtitle

@@ -1,0 +1,205 @@
+"""A queue over several devices (CPU workers here): short clips handed whole to free devices,
+long ones split, several clips at once, each output identical to a one-device run; skip of
+one running clip, a failing device, and the console's Queue panel with two running clips."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from core.device_job import DevicePool, _warm_model
+from core.events import LogRecord, WorkerRates
+from core.options import JobOptions
+from session import ClipState, Session
+from session.clips import ClipChanged, PanelSwitched
+from tests.clips import all_packets as packets
+from tests.clips import moving_frames, write_frames
+
+SEGMENT = 8
+SHORT = 1.0  # seconds: the pool's rule at a test's scale (12 frames at 24 fps are short, 26 long)
+
+
+def options(**kw) -> JobOptions:
+    base = dict(model="blend", factor=2, codec="libx264", segment_pairs=SEGMENT, device="cpu")
+    base.update(kw)
+    return JobOptions(**base)
+
+
+class Gate:
+    """The real model, whose first call on each worker waits until every worker has made one
+    (a barrier): only devices that really run at once get past it. ``seconds`` slows each call."""
+
+    def __init__(self, inner, barrier: threading.Barrier, seconds: float = 0.0) -> None:
+        self.inner, self.barrier, self.seconds, self.passed = inner, barrier, seconds, False
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def interpolate(self, *args, **kwargs):
+        if not self.passed:
+            self.barrier.wait()  # BrokenBarrierError after its timeout: the clips did not overlap
+            self.passed = True
+        time.sleep(self.seconds)
+        return self.inner.interpolate(*args, **kwargs)
+
+
+def gated_pool(seconds: float = 0.0, **kw) -> DevicePool:
+    barrier = threading.Barrier(2, timeout=10)
+    pool = DevicePool(["cpu", "cpu"], models=lambda n, d, o, e: Gate(_warm_model(n, d, o, e), barrier, seconds), **kw)
+    for number in (0, 1):  # made now, so the session's own model does not become worker 0's
+        pool.model(number, options(), lambda event: None)
+    return pool
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> dict[str, Path]:
+    """Three short clips (12 frames at 24 fps: 2 segments each, one with audio) and a long one (26)."""
+    folder = tmp_path_factory.mktemp("queue")
+    made = {}
+    for n, name in enumerate(("a", "b", "c")):
+        made[name] = write_frames(folder / f"{name}.mp4", moving_frames(12, seed=n), codec="libx264",
+                                  pix_fmt="yuv420p", audio_seconds=12 / 24 if name == "b" else None)
+    made["long"] = write_frames(folder / "long.mp4", moving_frames(26, seed=7), codec="libx264", pix_fmt="yuv420p")
+    return made
+
+
+@pytest.fixture(scope="module")
+def references(clips, tmp_path_factory) -> dict[str, list]:
+    """Each clip's output from a one-device session (``--devices cpu``)."""
+    out = tmp_path_factory.mktemp("one")
+    Session(options(), [(p, out / p.name) for p in clips.values()]).run()
+    return {name: packets(out / p.name) for name, p in clips.items()}
+
+
+def run_session(pool: DevicePool, inputs: list[Path], out: Path, **kw) -> tuple[Session, object, list]:
+    events: list = []
+    on_event = kw.pop("on_event", events.append)
+    session = Session(options(), [(p, out / p.name) for p in inputs], on_event=on_event, run_job=pool, **kw)
+    try:
+        result = session.run()
+    finally:
+        pool.close()
+    return session, result, events
+
+
+def most_running(events: list) -> int:
+    """The most clips RUNNING at one time, from the queue's own events."""
+    states: dict[int, ClipState] = {}
+    most = 0
+    for event in events:
+        if isinstance(event, ClipChanged):
+            states[event.clip.id] = event.clip.state
+            most = max(most, sum(s is ClipState.RUNNING for s in states.values()))
+    return most
+
+
+def log(events: list) -> list[str]:
+    return [e.message for e in events if isinstance(e, LogRecord)]
+
+
+def test_short_clips_run_whole_two_at_once_with_the_one_device_outputs(clips, references, tmp_path):
+    inputs = [clips["a"], clips["b"], clips["c"]]
+    _, result, events = run_session(gated_pool(), inputs, tmp_path)
+    assert [c.state for c in result.clips] == [ClipState.DONE] * 3 and result.exit_code == 0
+    for p in inputs:
+        assert packets(tmp_path / p.name) == references[p.stem]
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["a.mp4", "b.mp4", "c.mp4"]  # no journal left
+    assert most_running(events) == 2  # two clips at once (the gate lets nothing through otherwise)
+    lines = log(events)
+    assert any(m.startswith("2 devices share the queue: a clip under 60 s of input runs whole") for m in lines)
+    whole = [m for m in lines if "the whole clip runs on worker" in m]
+    assert any(m.startswith("a.mp4: 11 pairs (0.5 s of input, under 60 s, with other clips waiting)") for m in whole)
+    assert {m.split("runs on ")[1] for m in whole[:2]} == {"worker 0 (cpu)", "worker 1 (cpu)"}
+    assert any(m.startswith("c.mp4: sharing 11 pairs out over 2 devices") for m in lines)  # the last is split
+    rates = [e for e in events if isinstance(e, WorkerRates)][-1]
+    assert [w[0] for w in rates.workers] == ["cpu", "cpu"] and sum(w[1] for w in rates.workers) == 3 * 11
+    assert all(w[1] > 0 for w in rates.workers)
+
+
+def test_a_long_clip_is_split_and_short_ones_go_whole_with_identical_outputs(clips, references, tmp_path):
+    inputs = [clips["long"], clips["a"], clips["b"]]
+    _, result, events = run_session(gated_pool(short_seconds=SHORT), inputs, tmp_path)
+    assert [c.state for c in result.clips] == [ClipState.DONE] * 3
+    for p in inputs:
+        assert packets(tmp_path / p.name) == references[p.stem]
+    lines = log(events)
+    assert any(m.startswith("long.mp4: sharing 25 pairs out over 2 devices (cpu, cpu) in 4 ranges") for m in lines)
+    assert any(m.startswith("a.mp4: 11 pairs (0.5 s of input, under 1 s, with other clips waiting): the whole clip")
+               for m in lines)
+    assert any(m.startswith("b.mp4: sharing 11 pairs") for m in lines)  # the last clip: split, no device idles
+    switched = [e.clip.input.name for e in events if isinstance(e, PanelSwitched)]
+    assert set(switched) <= {"a.mp4", "b.mp4"}  # the job panel follows the oldest running clip
+
+
+def test_skipping_one_running_clip_leaves_the_other(clips, references, tmp_path):
+    session: Session
+    skipped: list[bool] = []
+    events: list = []
+
+    def on_event(event):
+        events.append(event)
+        if isinstance(event, ClipChanged) and event.clip.input.name == "b.mp4" and event.clip.pairs_done >= 1 \
+                and not skipped:
+            first = session.clips[0]
+            assert first.state is ClipState.RUNNING  # both run now
+            skipped.append(session.skip(event.clip.id))
+
+    pool = gated_pool(seconds=0.05)
+    session = Session(options(), [(clips[n], tmp_path / f"{n}.mp4") for n in ("a", "b")], on_event=on_event,
+                      run_job=pool)
+    try:
+        result = session.run()
+    finally:
+        pool.close()
+    assert skipped == [True]
+    assert [(c.input.name, c.state) for c in result.clips] == [("a.mp4", ClipState.DONE), ("b.mp4", ClipState.SKIPPED)]
+    assert packets(tmp_path / "a.mp4") == references["a"]
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["a.mp4"]  # nothing of b: no output, no journal
+    assert result.exit_code == 0 and session.running == []
+
+
+def test_a_failing_device_in_a_queue_gives_its_clip_back_and_every_output_is_the_same(clips, references, tmp_path):
+    inputs = [clips["a"], clips["b"], clips["c"]]
+    pool = gated_pool()
+    _, result, events = run_session(pool, inputs, tmp_path, job_kwargs={"inject": "device-error@worker=1,pair=3"})
+    assert [c.state for c in result.clips] == [ClipState.DONE] * 3 and result.exit_code == 0
+    for p in inputs:
+        assert packets(tmp_path / p.name) == references[p.stem]
+    warnings = [e.message for e in events if isinstance(e, LogRecord) and e.level == "warning"]
+    failed = [m for m in warnings if "worker 1 (cpu) failed and is left out for the rest of the session" in m]
+    assert len(failed) == 1 and "injected device-error" in failed[0] and failed[0].endswith(
+        "The clip goes to another device.")
+    assert set(pool.excluded) == {1}
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["a.mp4", "b.mp4", "c.mp4"]
+
+
+async def test_the_console_queue_shows_two_running_clips(clips, tmp_path):
+    from tests.tui_pilot import make_app, screen_text, wait_for
+    from tui.session import ConsoleSession
+
+    out = tmp_path / "out"
+    out.mkdir()
+    pool = gated_pool(seconds=0.05)
+    names = ("a", "b")
+    session = ConsoleSession(
+        str(clips["a"]), str(out / "a.mp4"), options(), log_path=tmp_path / "framedeck.log", run_job=pool,
+        clips=[(str(clips[n]), str(out / f"{n}.mp4")) for n in names], output_folder=out,
+    )
+    app = make_app(session, gpu_interval=None)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: "2 running · " in screen_text(app), limit=60)
+            text = screen_text(app)
+            rows = [line for line in text.splitlines() if ".mp4" in line and "running " in line]
+            assert len(rows) == 2  # two Queue rows, each with its own percentage
+            await wait_for(pilot, lambda: app.summary is not None, limit=120)
+            assert app.summary.error is None
+    finally:
+        pool.close()
+    log = (tmp_path / "framedeck.log").read_text()
+    assert "2 devices share the queue" in log and "b.mp4: " in log
+    assert log.count("output check: ") == 2  # every clip's output read back, not only the panel's
+    assert sorted(p.name for p in out.iterdir()) == ["a.mp4", "b.mp4"]
