@@ -326,6 +326,7 @@ async def test_the_console_shows_both_workers_and_the_summed_progress(slow_clips
     try:
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for(pilot, lambda: app.summary is not None, limit=120)
+            await pilot.pause(0.2)  # the last redraw (the output check's row) is laid out
             text = screen_text(app)
             assert "on cpu, cpu" in text  # the header names both devices
             assert app.job.done == 48 and app.summary.error is None
