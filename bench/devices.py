@@ -14,8 +14,15 @@ around the whole job (model loading and the final join included):
 - ``decode from the first frame``: what each worker spends decoding the frames before its
   range (the reader cannot seek): one decode of the whole clip with nothing converted.
 
+With ``--queue N``: a queue of N short clips (``--frames`` each) in one session, as
+``framedeck run c0 ... -o out/`` runs it: ``--devices``' first device alone (a plain session,
+what ``--devices cpu`` gives) against the pool of every device (session/parallel.py: short
+clips whole, one per free device, the last one split); outputs checked packet for packet and
+the most clips that ran at once counted from the queue's events.
+
     .venv/bin/python -m bench.devices                               # 2 CPU workers, 320x180, flow
     .venv/bin/python -m bench.devices --devices cuda:0,cuda:1 --model rife --size 1920x1080
+    .venv/bin/python -m bench.devices --queue 8 --frames 96 --model blend     # a queue of short clips
 
 On a 2-core machine, 2 CPU workers share the same cores: a sanity check of the machinery
 (and of its overhead), not a speed claim.
@@ -74,6 +81,44 @@ def decode_only(clip: Path) -> float:
     return time.perf_counter() - start
 
 
+def queue(clip: Path, count: int, options: JobOptions, devices: list[str], repeat: int) -> dict[str, object]:
+    """The queue rows: best seconds over one device and over the pool, and the most clips at once."""
+    from core.device_job import DevicePool
+    from session import ClipState, Session
+    from session.clips import ClipChanged
+
+    best = {"one": float("inf"), "pool": float("inf")}
+    most = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(repeat):
+            outs = {name: Path(tmp) / f"{name}{r}" for name in best}
+            for name, folder in outs.items():
+                folder.mkdir()
+                states: dict[int, ClipState] = {}
+
+                def track(event: object, states: dict[int, ClipState] = states) -> None:
+                    nonlocal most
+                    if isinstance(event, ClipChanged):
+                        states[event.clip.id] = event.clip.state
+                        most = max(most, sum(s is ClipState.RUNNING for s in states.values()))
+
+                pool = DevicePool(devices) if name == "pool" else None
+                start = time.perf_counter()
+                try:
+                    result = Session(options, [(clip, folder / f"c{i}.mp4") for i in range(count)], run_job=pool,
+                                     on_event=track).run()
+                finally:
+                    if pool is not None:
+                        pool.close()
+                best[name] = min(best[name], time.perf_counter() - start)
+                if result.exit_code:
+                    raise SystemExit(f"the {name} queue failed: {result.table()}")
+            for i in range(count):
+                if packets(outs["pool"] / f"c{i}.mp4") != packets(outs["one"] / f"c{i}.mp4"):
+                    raise SystemExit(f"clip {i} differs from the one-device queue's")
+    return {"one": best["one"], "pool": best["pool"], "most": most}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--devices", default="cpu,cpu")
@@ -82,12 +127,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="flow")
     parser.add_argument("--codec", default="libx264")
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--queue", type=int, default=0, help="a queue of this many short clips instead")
     args = parser.parse_args(argv)
     devices = [d.strip() for d in args.devices.split(",")]
     width, height = parse_size(args.size)
     clip = generated_clip(width, height, fps=24, seconds=args.frames / 24)
     options = JobOptions(model=args.model, codec=args.codec, factor=2, device=devices[0])
     n = len(devices)
+    if args.queue:
+        rows = queue(clip, args.queue, options, devices, args.repeat)
+        pairs = args.queue * (args.frames - 1)
+        print(f"# {machine()}")
+        print(f"# a queue of {args.queue} clips of {args.frames} frames {args.size}, {args.model}, {args.codec}, "
+              f"devices {args.devices}; best of {args.repeat}; outputs identical packet for packet; "
+              f"most clips at once: {rows['most']}")
+        print("| queue | seconds | pairs/s | speed-up |")
+        print("|---|---|---|---|")
+        for name, label in (("one", f"1 worker ({devices[0]})"), ("pool", f"{n} workers, clips shared out")):
+            seconds = float(rows[name])  # type: ignore[arg-type]
+            print(f"| {label} | {seconds:.2f} | {pairs / seconds:.1f} | {float(rows['one']) / seconds:.2f}x |")  # type: ignore[arg-type]
+        return 0
     names = ["1 worker", f"{n} workers, threads", f"{n} workers, spawned processes"]
     best = dict.fromkeys(names, float("inf"))
     with tempfile.TemporaryDirectory() as tmp:
