@@ -161,6 +161,30 @@ def test_skipping_one_running_clip_leaves_the_other(clips, references, tmp_path)
     assert result.exit_code == 0 and session.running == []
 
 
+def test_an_abort_reaches_every_running_clip_and_leaves_nothing(clips, tmp_path):
+    session: Session
+    running: list[list[str]] = []
+
+    def on_event(event):
+        if isinstance(event, ClipChanged) and event.clip.input.name == "b.mp4" and event.clip.pairs_done >= 1 \
+                and not running:
+            running.append([c.input.name for c in session.running])
+            session.cancel.set()
+
+    pool = gated_pool(seconds=0.05)
+    session = Session(options(), [(clips[n], tmp_path / f"{n}.mp4") for n in ("a", "b", "c")], on_event=on_event,
+                      run_job=pool)
+    try:
+        result = session.run()
+    finally:
+        pool.close()
+    assert running == [["a.mp4", "b.mp4"]]  # both ran when the abort came
+    states = [(c.input.name, c.state) for c in result.clips]
+    assert states == [("a.mp4", ClipState.FAILED), ("b.mp4", ClipState.FAILED), ("c.mp4", ClipState.WAITING)]
+    assert all("aborted" in c.message for c in result.clips[:2])
+    assert result.cancelled and result.exit_code == 130 and list(tmp_path.iterdir()) == []
+
+
 def test_a_failing_device_in_a_queue_gives_its_clip_back_and_every_output_is_the_same(clips, references, tmp_path):
     inputs = [clips["a"], clips["b"], clips["c"]]
     pool = gated_pool()

@@ -102,6 +102,11 @@ class RemoteEngine:
     def current(self) -> Clip | None:
         return self.session.state_value("current")
 
+    @property
+    def running(self) -> list[Clip]:
+        """Every running clip, oldest first (several with --devices)."""
+        return list(self.session.state_value("running") or ())
+
     def snapshot(self) -> list[Clip]:
         return [clip.snapshot() for clip in self.clips]
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from core.events import PairDone, StageTimes
+from core.events import PairDone, StageTimes, WorkerRates
 from monitor.events import CountdownTick, UploadProgress
 from session.clips import ClipChanged
 from session.remote.protocol import dump_line, encode
 
 HISTORY = 2000  # events replayed to a new console (the log panel keeps 500 lines)
-LATEST_ONLY = (PairDone, StageTimes, UploadProgress, CountdownTick)  # only the newest is replayed
+LATEST_ONLY = (PairDone, StageTimes, WorkerRates, UploadProgress, CountdownTick)  # only the newest is replayed
 
 
 class SentEvent:
