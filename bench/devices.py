@@ -16,9 +16,11 @@ around the whole job (model loading and the final join included):
 
 With ``--queue N``: a queue of N short clips (``--frames`` each) in one session, as
 ``framedeck run c0 ... -o out/`` runs it: ``--devices``' first device alone (a plain session,
-what ``--devices cpu`` gives) against the pool of every device (session/parallel.py: short
-clips whole, one per free device, the last one split); outputs checked packet for packet and
-the most clips that ran at once counted from the queue's events.
+what ``--devices cpu`` gives: the jobs run on the calling thread), the same device as a
+one-device pool (the jobs run on a device worker thread, as in the pool: this row separates
+the thread's own effect from the sharing out), and the pool of every device
+(session/parallel.py: short clips whole, one per free device, the last one split); outputs
+checked packet for packet and the most clips that ran at once counted from the queue's events.
 
     .venv/bin/python -m bench.devices                               # 2 CPU workers, 320x180, flow
     .venv/bin/python -m bench.devices --devices cuda:0,cuda:1 --model rife --size 1920x1080
@@ -87,7 +89,7 @@ def queue(clip: Path, count: int, options: JobOptions, devices: list[str], repea
     from session import ClipState, Session
     from session.clips import ClipChanged
 
-    best = {"one": float("inf"), "pool": float("inf")}
+    best = {"one": float("inf"), "thread": float("inf"), "pool": float("inf")}
     most = 0
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(repeat):
@@ -102,7 +104,7 @@ def queue(clip: Path, count: int, options: JobOptions, devices: list[str], repea
                         states[event.clip.id] = event.clip.state
                         most = max(most, sum(s is ClipState.RUNNING for s in states.values()))
 
-                pool = DevicePool(devices) if name == "pool" else None
+                pool = {"one": None, "thread": DevicePool(devices[:1]), "pool": DevicePool(devices)}[name]
                 start = time.perf_counter()
                 try:
                     result = Session(options, [(clip, folder / f"c{i}.mp4") for i in range(count)], run_job=pool,
@@ -114,9 +116,10 @@ def queue(clip: Path, count: int, options: JobOptions, devices: list[str], repea
                 if result.exit_code:
                     raise SystemExit(f"the {name} queue failed: {result.table()}")
             for i in range(count):
-                if packets(outs["pool"] / f"c{i}.mp4") != packets(outs["one"] / f"c{i}.mp4"):
+                reference = packets(outs["one"] / f"c{i}.mp4")
+                if any(packets(outs[name] / f"c{i}.mp4") != reference for name in ("thread", "pool")):
                     raise SystemExit(f"clip {i} differs from the one-device queue's")
-    return {"one": best["one"], "pool": best["pool"], "most": most}
+    return {**best, "most": most}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
               f"most clips at once: {rows['most']}")
         print("| queue | seconds | pairs/s | speed-up |")
         print("|---|---|---|---|")
-        for name, label in (("one", f"1 worker ({devices[0]})"), ("pool", f"{n} workers, clips shared out")):
+        labels = (("one", f"1 worker ({devices[0]}), plain session"),
+                  ("thread", f"1 worker ({devices[0]}) on a device thread"), ("pool", f"{n} workers, clips shared out"))
+        for name, label in labels:
             seconds = float(rows[name])  # type: ignore[arg-type]
             print(f"| {label} | {seconds:.2f} | {pairs / seconds:.1f} | {float(rows['one']) / seconds:.2f}x |")  # type: ignore[arg-type]
         return 0
