@@ -5,9 +5,10 @@ The ranges go into the one list of work the pool's devices share (core/device_sc
 a long-lived worker thread per device; see BENCHMARKS.md for why not a spawned process);
 each worker takes the next task when it has finished the one before, so a slower device
 simply takes fewer. Each range is an ordinary range job (``run_job(..., pairs=range(a, b),
-worker=n)``) with the worker's own warm model replica, its own preflight and its own decoder,
-writing closed segments into the job's one journal (core/journal.py locks the manifest across
-writers). When every range is stored, the same final join as for one device remuxes the
+worker=n)``) with the worker's own warm model replica, its own preflight and its own decoder
+(the replica keeps the clip's batch, CUDA graphs and caches from one of its ranges to the next:
+``WarmModel.hold``; a task of another clip in between drops them first), writing closed
+segments into the job's one journal (core/journal.py locks the manifest across writers). When every range is stored, the same final join as for one device remuxes the
 segments into the output (on the calling thread, with no model), so the output is the one a
 single device makes, frame for frame and timestamp for timestamp.
 
@@ -140,6 +141,14 @@ class DevicePool:
                 self._models[number] = model
             return model
 
+    def let_go(self, clip: Any) -> None:
+        """``clip``'s job has ended: each replica drops the set-up it kept between its ranges."""
+        with self._lock:
+            models = list(self._models.values())
+        for model in models:
+            if hasattr(model, "let_go"):
+                model.let_go(clip)
+
     def close(self) -> None:
         self.scheduler.close()
         for model in self._models.values():
@@ -240,6 +249,7 @@ class DeviceJob:
         self.model_line = ""
         self.workers = self.scheduler.live()
         self.shares = {w.number: _Share() for w in self.workers}
+        self.clip_key = (str(input_path), str(output_path))  # what the replicas hold between ranges
 
     def emit(self, event: Any) -> None:
         with self.emit_lock:
@@ -258,6 +268,8 @@ class DeviceJob:
             self.emit(StageChanged(Stage.ABORTED if aborted else Stage.FAILED, str(exc)))
             self.emit(JobFailed(str(exc), aborted=aborted))
             raise
+        finally:
+            self.pool.let_go(self.clip_key)
 
     def _run(self, submitted: threading.Event | None) -> JobFinished:
         from core.job import encode_workers
@@ -422,6 +434,8 @@ class DeviceJob:
     def _range(self, worker: DeviceWorker, pairs: range) -> None:
         options = dataclasses.replace(self.options, device=worker.device)
         model = self.pool.model(worker.number, options, self.emit)
+        if hasattr(model, "hold"):  # the clip's CUDA graphs and batch outlive each range
+            model.hold(self.clip_key)
         self.pool.run_job()(
             self.input, self.output, options, on_event=lambda e: self._event(worker, e),
             cancel=self.stop, pause=self.pause, interpolator=model, pairs=pairs, keep=True,
@@ -449,7 +463,8 @@ class DeviceJob:
             what = "The clip goes to another device."
         else:
             what = f"Its pairs {task.pairs.start + 1}-{min(task.pairs.stop, self.total)} go to the other devices."
-        self.log("warning", f"{worker.label} failed and is left out for the rest of the session: {exc} {what}")
+        reason = str(exc).removeprefix("Unexpected failure: ")  # a CUDA error outside the forward
+        self.log("warning", f"{worker.label} failed and is left out for the rest of the session: {reason} {what}")
         self.scheduler.give_back(task)
         return False
 
