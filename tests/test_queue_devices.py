@@ -227,3 +227,55 @@ async def test_the_console_queue_shows_two_running_clips(clips, tmp_path):
     assert "2 devices share the queue" in log and "b.mp4: " in log
     assert log.count("output check: ") == 2  # every clip's output read back, not only the panel's
     assert sorted(p.name for p in out.iterdir()) == ["a.mp4", "b.mp4"]
+
+
+def test_only_the_oldest_running_clip_reaches_the_job_panel_and_the_next_takes_over():
+    """session/parallel.py's router, on a session whose two clips are marked running."""
+    from core.events import JobStarted, PairDone, Stage, StageChanged
+    from session.parallel import ClipEvents
+
+    out: list = []
+    session = Session(options(), [("a.mp4", "A/a.mp4"), ("b.mp4", "A/b.mp4")], on_event=out.append)
+    a, b = session.clips
+    session.running[:] = [a, b]
+    out.clear()
+    route = ClipEvents(session)
+
+    def started(name):
+        return JobStarted(name, f"A/{name}", 64, 48, 24.0, 48.0, 11, 24, "blend", "cpu", "fp32", 1, "libx264")
+
+    def pair(i):
+        return PairDone(i, 11, 0.1, 2 * i, True, 5.0, 1.0, 0.5)
+
+    route(a, started("a.mp4"))
+    route(b, started("b.mp4"))
+    route(b, StageChanged(Stage.INTERPOLATING, "11 pairs"))
+    route(a, pair(0))
+    route(b, pair(3))
+    route(b, LogRecord("info", "batch 1"))
+    route(b, WorkerRates((("cpu", 5, 2.0), ("cpu", 1, 1.0))))
+    kinds = [type(e).__name__ for e in out]
+    assert kinds == ["JobStarted", "LogRecord", "LogRecord", "PairDone", "LogRecord", "WorkerRates"]
+    assert out[0].input == "a.mp4" and out[3].index == 0  # a's own events, as they are
+    assert out[1].message.startswith("b.mp4: job b.mp4 -> A/b.mp4: 64x48")  # b's, as named log lines
+    assert out[2].message == "b.mp4: stage interpolating: 11 pairs" and out[4].message == "b.mp4: batch 1"
+    out.clear()
+    session.running.remove(a)
+    route.left(a)
+    [switched] = out
+    assert isinstance(switched, PanelSwitched) and switched.clip.id == b.id
+    assert [type(e).__name__ for e in switched.events()] == ["JobStarted", "StageChanged", "PairDone"]
+    assert switched.pair.index == 3
+    out.clear()
+    route(b, pair(4))
+    assert [type(e).__name__ for e in out] == ["PairDone"]  # b is the panel's clip now
+
+
+def test_the_queue_eta_of_two_clips_at_once_is_the_work_left_over_their_summed_rate():
+    from session.clips import Clip
+    from session.estimate import queue_eta
+
+    a = Clip(Path("a"), Path("A"), ClipState.RUNNING, total_pairs=100, pairs_done=50, pixels=1000, rate=10.0, eta=5.0)
+    b = Clip(Path("b"), Path("B"), ClipState.RUNNING, total_pairs=100, pairs_done=80, pixels=1000, rate=10.0, eta=2.0)
+    waiting = Clip(Path("c"), Path("C"), ClipState.WAITING, total_pairs=50, pixels=2000)
+    assert queue_eta([a, b, waiting]) == pytest.approx((50 + 20 + 100) / 20)
