@@ -345,14 +345,12 @@ class DeviceJob:
         """Until every task is finished (or ``limit`` seconds); a cancel stops the tasks and
         takes back those no worker has begun."""
         deadline = None if limit is None else time.monotonic() + limit
-        withdrawn = False
         with self.cond:
             while self.outstanding > 0:
                 if self.cancel.is_set():
                     self.stop.set()
-                if self.stop.is_set() and not withdrawn:
-                    withdrawn = True
-                    self.outstanding -= self.scheduler.withdraw(self)
+                if self.stop.is_set() and (taken := self.scheduler.withdraw(self)):
+                    self.outstanding -= taken  # (again each time: a failing worker may give one back)
                     continue
                 if deadline is not None and time.monotonic() > deadline:
                     return

@@ -105,8 +105,9 @@ class DeviceScheduler:
         """Remove ``owner``'s tasks that no worker has taken yet (a stopped clip); how many."""
         with self.cond:
             mine = [t for t in self.tasks if t.owner is owner]
-            self.tasks = [t for t in self.tasks if t.owner is not owner]
-            self.cond.notify_all()
+            if mine:
+                self.tasks = [t for t in self.tasks if t.owner is not owner]
+                self.cond.notify_all()
         return len(mine)
 
     def exclude(self, worker: DeviceWorker, why: str) -> None:
