@@ -279,3 +279,22 @@ def test_the_queue_eta_of_two_clips_at_once_is_the_work_left_over_their_summed_r
     b = Clip(Path("b"), Path("B"), ClipState.RUNNING, total_pairs=100, pairs_done=80, pixels=1000, rate=10.0, eta=2.0)
     waiting = Clip(Path("c"), Path("C"), ClipState.WAITING, total_pairs=50, pixels=2000)
     assert queue_eta([a, b, waiting]) == pytest.approx((50 + 20 + 100) / 20)
+
+
+def test_tui_headless_queue_over_two_devices_uploads_each_output_as_it_lands(clips, tmp_path):
+    from tui.cli import main
+
+    uploads = tmp_path / "up"
+    uploads.mkdir()
+    out = tmp_path / "out"
+    code = main([
+        "tui", str(clips["a"]), str(clips["b"]), "-o", f"{out}/", "--model", "blend", "--codec", "libx264",
+        "--headless", "--devices", "cpu,cpu", "--upload", uploads.as_uri(), "--confirm", "1",
+        "--check-interval", "0", "--countdown", "0", "--no-skip",
+    ])
+    assert code == 0
+    for name in ("a", "b"):
+        assert (uploads / f"{name}.mp4").read_bytes() == (out / f"{name}.mp4").read_bytes()
+    log = (out / "framedeck.log").read_text()
+    assert "2 devices share the queue" in log and "the whole clip runs on worker" in log
+    assert "clip a.mp4 verified" in log and "clip b.mp4 verified" in log and "nothing was stopped" in log
