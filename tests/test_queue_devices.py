@@ -298,3 +298,14 @@ def test_tui_headless_queue_over_two_devices_uploads_each_output_as_it_lands(cli
     log = (out / "framedeck.log").read_text()
     assert "2 devices share the queue" in log and "the whole clip runs on worker" in log
     assert "clip a.mp4 verified" in log and "clip b.mp4 verified" in log and "nothing was stopped" in log
+
+
+def test_a_clip_that_fails_does_not_stop_the_others(clips, references, tmp_path):
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("not a video\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    _, result, _ = run_session(DevicePool(["cpu", "cpu"]), [bad, clips["a"]], out)
+    assert [(c.input.name, c.state) for c in result.clips] == [("bad.mp4", ClipState.FAILED), ("a.mp4", ClipState.DONE)]
+    assert result.clips[0].message.count(". ") == 0 and result.exit_code == 1
+    assert packets(out / "a.mp4") == references["a"] and sorted(p.name for p in out.iterdir()) == ["a.mp4"]

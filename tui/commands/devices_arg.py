@@ -13,7 +13,8 @@ from core.options import JobOptions
 def add_devices_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--devices", default=None,
-        help="share each clip out over several devices: all (every GPU), a list such as cuda:0,cuda:2, "
+        help="share the work out over several devices (a long clip split over all of them, a queue's short "
+        "clips one per device at once): all (every GPU), a list such as cuda:0,cuda:2, "
         "or cpu,cpu (testing); default: all when several GPUs are present, else --device",
     )
 
