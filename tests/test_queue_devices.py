@@ -19,7 +19,7 @@ from tests.clips import all_packets as packets
 from tests.clips import moving_frames, write_frames
 
 SEGMENT = 8
-SHORT = 1.0  # seconds: the pool's rule at a test's scale (12 frames at 24 fps are short, 26 long)
+SHORT = 0.7  # seconds: the pool's rule at a test's scale (12 frames at 24 fps are short, 18 long)
 
 
 def options(**kw) -> JobOptions:
@@ -56,21 +56,26 @@ def gated_pool(seconds: float = 0.0, **kw) -> DevicePool:
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory) -> dict[str, Path]:
-    """Three short clips (12 frames at 24 fps: 2 segments each, one with audio) and a long one (26)."""
+    """Three short clips (12 frames at 24 fps: 2 segments each, one with audio) and a long one (18)."""
     folder = tmp_path_factory.mktemp("queue")
     made = {}
     for n, name in enumerate(("a", "b", "c")):
         made[name] = write_frames(folder / f"{name}.mp4", moving_frames(12, seed=n), codec="libx264",
                                   pix_fmt="yuv420p", audio_seconds=12 / 24 if name == "b" else None)
-    made["long"] = write_frames(folder / "long.mp4", moving_frames(26, seed=7), codec="libx264", pix_fmt="yuv420p")
+    made["long"] = write_frames(folder / "long.mp4", moving_frames(18, seed=7), codec="libx264", pix_fmt="yuv420p")
     return made
 
 
 @pytest.fixture(scope="module")
 def references(clips, tmp_path_factory) -> dict[str, list]:
-    """Each clip's output from a one-device session (``--devices cpu``)."""
+    """Each clip's output from a one-device session (``--devices cpu``), run on a thread: on a
+    2-core box torch's OpenMP workers of the main thread spin against the job's own threads
+    and double its time (BENCHMARKS.md, "a queue of short clips")."""
     out = tmp_path_factory.mktemp("one")
-    Session(options(), [(p, out / p.name) for p in clips.values()]).run()
+    session = Session(options(), [(p, out / p.name) for p in clips.values()])
+    thread = threading.Thread(target=session.run)
+    thread.start()
+    thread.join()
     return {name: packets(out / p.name) for name, p in clips.items()}
 
 
@@ -126,8 +131,8 @@ def test_a_long_clip_is_split_and_short_ones_go_whole_with_identical_outputs(cli
     for p in inputs:
         assert packets(tmp_path / p.name) == references[p.stem]
     lines = log(events)
-    assert any(m.startswith("long.mp4: sharing 25 pairs out over 2 devices (cpu, cpu) in 4 ranges") for m in lines)
-    assert any(m.startswith("a.mp4: 11 pairs (0.5 s of input, under 1 s, with other clips waiting): the whole clip")
+    assert any(m.startswith("long.mp4: sharing 17 pairs out over 2 devices (cpu, cpu) in 3 ranges") for m in lines)
+    assert any(m.startswith("a.mp4: 11 pairs (0.5 s of input, under 0.7 s, with other clips waiting): the whole clip")
                for m in lines)
     assert any(m.startswith("b.mp4: sharing 11 pairs") for m in lines)  # the last clip: split, no device idles
     switched = [e.clip.input.name for e in events if isinstance(e, PanelSwitched)]
