@@ -224,6 +224,7 @@ async def test_the_console_queue_shows_two_running_clips(clips, tmp_path):
             text = screen_text(app)
             rows = [line for line in text.splitlines() if ".mp4" in line and "running " in line]
             assert len(rows) == 2  # two Queue rows, each with its own percentage
+            assert "Job · a.mp4" in text  # the job panel follows the oldest running clip, and says which
             await wait_for(pilot, lambda: app.summary is not None, limit=120)
             assert app.summary.error is None
     finally:

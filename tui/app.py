@@ -221,6 +221,7 @@ class FramedeckApp(App[SessionSummary]):
                 started = event.started if isinstance(event, PanelSwitched) else event
                 if isinstance(started, JobStarted):
                     self.query_one(HeaderBar).set_device(started.device)
+                    self.panel_clip = Path(started.input).name
                 paused = self.job.paused
                 self.job.__init__()  # the panel starts over
                 self.job.paused = paused
@@ -499,9 +500,12 @@ class FramedeckApp(App[SessionSummary]):
         for panel in self._queue_panels():
             panel.selected = self.queue_selected
             panel.show(clips, eta, stop_at)
+        several = sum(c.state in (ClipState.RUNNING, ClipState.FINISHING) for c in clips) > 1
+        self.query_one(JobPanel).border_title = f"Job · {self.panel_clip}" if several and self.panel_clip else "Job"
         self.queue_selected = self._queue_panels()[0].selected
 
     queue_selected = 0
+    panel_clip = ""  # the clip the job panel follows (named in its title while several run)
 
     def _selected(self) -> object | None:
         clips = self.engine.snapshot()
