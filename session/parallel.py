@@ -106,7 +106,8 @@ class ParallelQueue:
         from core.device_scheduler import describe_rule
 
         s = self.session
-        s.note("info", f"{len(self.pool.devices)} devices share the queue: {describe_rule(self.pool.short_seconds)}")
+        if len(s.clips) > 1 or s._open:  # (one clip: DeviceJob says how it is shared out)
+            s.note("info", f"{len(self.pool.devices)} devices share the queue: {describe_rule(self.pool.short_seconds)}")
         try:
             while (clip := self._next_clip()) is not None:
                 self._start(clip)
