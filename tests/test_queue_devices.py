@@ -315,3 +315,44 @@ def test_a_clip_that_fails_does_not_stop_the_others(clips, references, tmp_path)
     assert [(c.input.name, c.state) for c in result.clips] == [("bad.mp4", ClipState.FAILED), ("a.mp4", ClipState.DONE)]
     assert result.clips[0].message.count(". ") == 0 and result.exit_code == 1
     assert packets(out / "a.mp4") == references["a"] and sorted(p.name for p in out.iterdir()) == ["a.mp4"]
+
+
+def test_the_device_workers_take_the_oldest_clips_tasks_first_and_a_lost_last_device_drops_the_rest():
+    from core.device_scheduler import DeviceScheduler, Task
+
+    gate = threading.Event()
+    ran: list[tuple[str, int]] = []
+    dropped: list[str] = []
+
+    class Owner:
+        def __init__(self, name):
+            self.name = name
+
+        def run_task(self, worker, task):
+            gate.wait(10)  # the first task holds the worker while the list fills
+            ran.append((self.name, task.pairs.start))
+            return not (self.name == "late" and task.pairs.start == 0)  # its device fails there
+
+        def drop(self, task, why):
+            dropped.append(f"{self.name} {task.pairs.start}: {why}")
+
+    scheduler = DeviceScheduler(["cpu"], {})
+    early, late = Owner("early"), Owner("late")
+    first, second = scheduler.next_order(), scheduler.next_order()
+    scheduler.submit([Task(early, range(0, 8), first)])
+    while scheduler.tasks:  # the worker has taken it
+        time.sleep(0.01)
+    assert not scheduler.wants_work()  # its only device is busy
+    scheduler.submit([Task(late, range(0, 8), second), Task(late, range(8, 16), second)])
+    scheduler.submit([Task(early, range(8, 16), first)])  # an older clip's task goes before
+    scheduler.give_back(Task(early, range(16, 24), first))  # and a task given back before its clip's others
+    gate.set()
+    for _ in range(500):
+        if len(ran) == 4:
+            break
+        time.sleep(0.01)
+    assert ran == [("early", 0), ("early", 16), ("early", 8), ("late", 0)]
+    assert dropped == []  # the late clip's failing worker was not left out by the scheduler itself
+    scheduler.exclude(scheduler.workers[0], "lost")
+    assert dropped == ["late 8: no device is left"] and scheduler.live() == [] and not scheduler.wants_work()
+    scheduler.close()
