@@ -61,6 +61,8 @@ from core.events import (
 from core.faults import ENV_VAR, FaultPlan
 from core.options import JobOptions
 from core.rate import RateEstimator
+from core.seek_check import verify_seeks
+from core.video.keyframe_index import KeyframeIndex
 
 STOP_GRACE = 10.0  # seconds each worker gets to stop after an interrupt of the job itself
 RANGES_PER_WORKER = 3  # ranges in the shared list per device: enough to even out a slower one
@@ -271,9 +273,9 @@ class DeviceJob:
             self.log("info", f"{self.total} pairs in one range: the whole clip runs on {self.workers[0].device}")
             return self._whole(self.workers[0])
         size = max(len(r) for r in ranges[:-1])
+        self.keyframes = KeyframeIndex.build(self.input)  # where each range's decoding may start
         self.log("info", f"sharing {self.total} pairs out over {len(self.workers)} devices ({names}) in "
-                         f"{len(ranges)} ranges of up to {size} pairs; each worker decodes from the first frame "
-                         "(the reader cannot seek) and converts and models only its own ranges")
+                         f"{len(ranges)} ranges of up to {size} pairs; {self.keyframes.describe()}")
         self.rate = RateEstimator(max(1, self.total - self.kept), clock=self.clock)
         self.todo.extend(ranges)
         threads = [threading.Thread(target=self._work, args=(w,), name=f"framedeck-device-{w.number}", daemon=True)
@@ -302,7 +304,30 @@ class DeviceJob:
             raise self.failure
         if self.cancel.is_set():
             raise self._aborted(folder)
+        if self.keyframes.seekable:  # never join a range whose frame numbers a seek may have shifted
+            verify_seeks(folder, ranges, self.segment_pairs, self._redo, self.log, self.input.name)
         return self._join(started)
+
+    def _redo(self, pairs: range) -> None:
+        self._range(next((w for w in self.workers if w.number not in self.pool.excluded), self.workers[0]), pairs)
+
+    def _range(self, worker: _Worker, pairs: range, keyframes: KeyframeIndex | None = None) -> None:
+        """One range on ``worker``'s device. Where it started at a keyframe and the input then
+        failed to decode (or to count) as a whole run's would, it is decoded again from the
+        first frame before that counts as the input's error."""
+        options = dataclasses.replace(self.options, device=worker.device)
+        try:
+            self.pool.run_job()(
+                self.input, self.output, options, on_event=lambda e: self._event(worker, e), cancel=self.stop,
+                pause=self.pause, interpolator=self.pool.model(worker.number, options, self.emit), pairs=pairs,
+                keep=True, worker=worker.number, faults=FaultPlan.parse(self.inject), keyframes=keyframes,
+            )
+        except DecodeError as exc:
+            if keyframes is None or not keyframes.seekable or pairs.start == 0 or self.stop.is_set():
+                raise
+            self.log("warning", f"{worker.label}: pairs {pairs.start + 1}-{pairs.stop} from a keyframe: {exc} "
+                                "Decoding them again from the first frame.")
+            self._range(worker, pairs)
 
     def _whole(self, worker: _Worker) -> JobFinished:
         """One range: an ordinary job on one device (its events pass through unchanged)."""
@@ -344,15 +369,9 @@ class DeviceJob:
                 self.cond.wait(0.2)
 
     def _work(self, worker: _Worker) -> None:
-        options = dataclasses.replace(self.options, device=worker.device)
         while (pairs := self._take()) is not None:
             try:
-                model = self.pool.model(worker.number, options, self.emit)
-                self.pool.run_job()(
-                    self.input, self.output, options, on_event=lambda e, w=worker: self._event(w, e),
-                    cancel=self.stop, pause=self.pause, interpolator=model, pairs=pairs, keep=True,
-                    worker=worker.number, faults=FaultPlan.parse(self.inject),
-                )
+                self._range(worker, pairs, self.keyframes)
                 worker.ranges += 1
             except FramedeckError as exc:
                 if isinstance(exc, JobAborted) and self.stop.is_set():
