@@ -10,9 +10,17 @@ its own preflight and its own decoder, writing closed segments into the job's on
 final join as for one device remuxes the segments into the output, so the output is the one
 a single device makes, frame for frame and timestamp for timestamp.
 
-Each worker decodes the input from its first frame (the reader has no seeking: timestamps,
-damage checks and AVI timing are worked out from the first frame on) but converts and models
-only its own range, plus up to 64 pairs before it for the scene-cut state (core/scene_warmup.py).
+Each worker converts and models only its own range, plus up to 64 pairs before it for the
+scene-cut state (core/scene_warmup.py), and decodes from the nearest keyframe at or before the
+first frame it needs, so decoding scales with the workers: a demux-only index of the input
+(core/video/keyframe_index.py, built once per clip) gives each keyframe's frame number and the
+timestamps the reader's timeline needs to start there as a whole run would. Inputs that are
+not plainly seekable (AVI and raw streams, other containers, missing or repeated timestamps,
+edit lists that drop frames, keyframes that are not random access points) are decoded from the
+first frame by every worker, and the log says why. Before the join, every range that started at
+a keyframe is checked against the frame its neighbour decoded at their boundary, and against
+damage met before it (core/seek_check.py); one that fails is made again decoding from the
+first frame, so a seek never changes the output.
 
 Events come back as the same typed events: one ``JobStarted``, ``PairDone`` with pairs done,
 rate and ETA summed over the workers, log lines prefixed with the worker. Abort and pause

@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import bisect
 import os
-from collections.abc import Iterator
+from array import array
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,7 +64,7 @@ class Keyframe:
 class KeyframeIndex:
     """The keyframes of a video stream and every frame's pts; ``reason`` says why it cannot be sought."""
 
-    pts: list[int] = field(default_factory=list)  # every frame's pts, in presentation order
+    pts: Sequence[int] = field(default_factory=list)  # every frame's pts, in presentation order
     keyframes: list[Keyframe] = field(default_factory=list)
     reason: str | None = None
 
@@ -120,7 +121,7 @@ class KeyframeIndex:
         if keys[0][0] != ordered[0]:
             return cls(reason=f"{name} has frames shown before its first keyframe")
         keyframes = [Keyframe(bisect.bisect_left(ordered, p), p, d, before) for p, d, before in keys]
-        return cls(ordered, keyframes)
+        return cls(array("q", ordered), keyframes)  # 8 bytes a frame
 
     def seek_point(self, first_frame: int) -> Keyframe | None:
         """The last keyframe at or before frame ``first_frame``; None when that is the first

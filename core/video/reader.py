@@ -180,8 +180,8 @@ class FrameReader:
                 + (r.backwards is not None))
 
     def decode_summary(self) -> str | None:
-        """One line for a reader asked to start late: where decoding started and how much it decoded."""
-        if not self.start_index or self.keyframes is None:
+        """One line for a reader given a keyframe index: where decoding started and how much it decoded."""
+        if self.keyframes is None:
             return None
         if self.seek_frame:
             return (f"decoded {self.frames_decoded} frames from the keyframe at frame {self.seek_frame} "
