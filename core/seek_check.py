@@ -50,9 +50,11 @@ def first_suspect(manifest: dict[str, Any]) -> tuple[int, str] | None:
                 return number, "the input is damaged before it"
             if before is None or "next" not in before or "pair" not in entry:
                 return number, "its first frame has no record to check against"
-            if before["next"] != entry["pair"]:
-                return number, (f"its first frame (pts {entry['pair'][0]}) is not the one decoded from "
-                                f"further back (pts {before['next'][0]})")
+            (pts, picture), (their_pts, their_picture) = entry["pair"], before["next"]
+            if pts != their_pts:
+                return number, f"its first frame (pts {pts}) is not the one decoded from further back (pts {their_pts})"
+            if picture != their_picture:
+                return number, f"its first frame (pts {pts}) is not the picture decoded there from further back"
         if entry.get("damage"):
             clean = False
     return None

@@ -249,3 +249,17 @@ def test_a_range_numbered_wrongly_is_caught_at_its_boundary_and_made_again(clips
         assert len(again) == 1 and again[0].startswith("worker ") and again[0].endswith(
             ": pairs 25-31 from a keyframe: The input stream is corrupt at frame 31 of about 32 in plain.mp4 "
             "(the decoder skipped damaged data). Decoding them again from the first frame.")
+
+
+def test_the_boundary_check_trusts_a_seek_only_with_the_same_frame_and_no_damage_before_it():
+    from core.seek_check import first_suspect
+
+    def manifest(first: dict, second: dict) -> dict:
+        return {"segments": {"0": {"pair": [0, 11], "seek": 0, **first}, "1": {"seek": 8, "pair": [8, 22], **second}}}
+
+    assert first_suspect(manifest({"next": [8, 22], "damage": 0}, {})) is None
+    assert first_suspect(manifest({"next": [8, 22], "damage": 0}, {"seek": 0, "pair": [9, 1]})) is None  # no seek
+    assert first_suspect(manifest({"next": [8, 23], "damage": 0}, {})) == (
+        1, "its first frame (pts 8) is not the picture decoded there from further back")
+    assert first_suspect(manifest({"damage": 0}, {})) == (1, "its first frame has no record to check against")
+    assert first_suspect(manifest({"next": [8, 22], "damage": 2}, {})) == (1, "the input is damaged before it")
