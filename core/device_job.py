@@ -20,7 +20,8 @@ edit lists that drop frames, keyframes that are not random access points) are de
 first frame by every worker, and the log says why. Before the join, every range that started at
 a keyframe is checked against the frame its neighbour decoded at their boundary, and against
 damage met before it (core/seek_check.py); one that fails is made again decoding from the
-first frame, so a seek never changes the output.
+first frame, so a seek never changes the output. Once a worker has met damage, the ranges not
+started yet decode from the first frame (each would be made again otherwise).
 
 Events come back as the same typed events: one ``JobStarted``, ``PairDone`` with pairs done,
 rate and ETA summed over the workers, log lines prefixed with the worker. Abort and pause
@@ -67,9 +68,10 @@ from core.events import (
     ignore_event,
 )
 from core.faults import ENV_VAR, FaultPlan
+from core.journal import journal_folder
 from core.options import JobOptions
 from core.rate import RateEstimator
-from core.seek_check import verify_seeks
+from core.seek_check import damage_recorded, verify_seeks
 from core.video.keyframe_index import KeyframeIndex
 
 STOP_GRACE = 10.0  # seconds each worker gets to stop after an interrupt of the job itself
@@ -312,8 +314,8 @@ class DeviceJob:
             raise self.failure
         if self.cancel.is_set():
             raise self._aborted(folder)
-        if self.keyframes.seekable:  # never join a range whose frame numbers a seek may have shifted
-            verify_seeks(folder, ranges, self.segment_pairs, self._redo, self.log, self.input.name)
+        # never join a range whose frame numbers a seek may have shifted
+        verify_seeks(folder, ranges, self.segment_pairs, self._redo, self.log, self.input.name)
         return self._join(started)
 
     def _redo(self, pairs: range) -> None:
@@ -381,6 +383,9 @@ class DeviceJob:
             try:
                 self._range(worker, pairs, self.keyframes)
                 worker.ranges += 1
+                if self.keyframes.seekable and damage_recorded(journal_folder(self.output)):
+                    self.keyframes = KeyframeIndex(reason="the input is damaged")
+                    self.log("info", "the input is damaged: the ranges not started yet decode from the first frame")
             except FramedeckError as exc:
                 if isinstance(exc, JobAborted) and self.stop.is_set():
                     self._release()

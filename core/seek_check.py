@@ -60,6 +60,13 @@ def first_suspect(manifest: dict[str, Any]) -> tuple[int, str] | None:
     return None
 
 
+def damage_recorded(folder: Path) -> bool:
+    """Whether any segment's run met damage: ranges that start later had better not seek (each
+    would be made again from the first frame, one after another, before the join)."""
+    manifest = read_manifest(folder) or {}
+    return any(entry.get("damage") for entry in manifest.get("segments", {}).values())
+
+
 def verify_seeks(folder: Path, ranges: Sequence[range], segment_pairs: int, redo: Callable[[range], None],
                  log: Callable[[str, str], None], name: str) -> int:
     """Make again, decoding from the first frame, every range whose seek cannot be trusted
