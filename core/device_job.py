@@ -5,7 +5,8 @@ One worker per device (a thread of this process; see BENCHMARKS.md for why not a
 process) takes the next range from the shared list when it has finished the one before, so a
 slower device simply takes fewer. Each range is an ordinary range job
 (``run_job(..., pairs=range(a, b), worker=n)``) with the worker's own warm model replica,
-its own preflight and its own decoder, writing closed segments into the job's one journal
+its own preflight and its own decoder (the replica keeps the clip's batch, CUDA graphs and
+caches from one of its ranges to the next: ``WarmModel.hold``), writing closed segments into the job's one journal
 (core/journal.py locks the manifest across writers). When every range is stored, the same
 final join as for one device remuxes the segments into the output, so the output is the one
 a single device makes, frame for frame and timestamp for timestamp.
@@ -145,6 +146,14 @@ class DevicePool:
                 self._models[number] = model
             return model
 
+    def let_go(self, clip: Any) -> None:
+        """``clip``'s job has ended: each replica drops the set-up it kept between its ranges."""
+        with self._lock:
+            models = list(self._models.values())
+        for model in models:
+            if hasattr(model, "let_go"):
+                model.let_go(clip)
+
     def close(self) -> None:
         for model in self._models.values():
             close = getattr(model, "close", None)
@@ -232,6 +241,7 @@ class DeviceJob:
         self.started_sent = False
         self.model_line = ""
         self.workers = [_Worker(n, d) for n, d in enumerate(pool.devices) if n not in pool.excluded]
+        self.clip_key = (str(input_path), str(output_path))  # what the replicas hold between ranges
 
     def emit(self, event: Any) -> None:
         with self.emit_lock:
@@ -250,6 +260,8 @@ class DeviceJob:
             self.emit(StageChanged(Stage.ABORTED if aborted else Stage.FAILED, str(exc)))
             self.emit(JobFailed(str(exc), aborted=aborted))
             raise
+        finally:
+            self.pool.let_go(self.clip_key)
 
     def _run(self) -> JobFinished:
         from core.job import encode_workers
@@ -326,11 +338,14 @@ class DeviceJob:
         failed to decode (or to count) as a whole run's would, it is decoded again from the
         first frame before that counts as the input's error."""
         options = dataclasses.replace(self.options, device=worker.device)
+        model = self.pool.model(worker.number, options, self.emit)
+        if hasattr(model, "hold"):  # the clip's CUDA graphs and batch outlive each range
+            model.hold(self.clip_key)
         try:
             self.pool.run_job()(
                 self.input, self.output, options, on_event=lambda e: self._event(worker, e), cancel=self.stop,
-                pause=self.pause, interpolator=self.pool.model(worker.number, options, self.emit), pairs=pairs,
-                keep=True, worker=worker.number, faults=FaultPlan.parse(self.inject), keyframes=keyframes,
+                pause=self.pause, interpolator=model, pairs=pairs, keep=True, worker=worker.number,
+                faults=FaultPlan.parse(self.inject), keyframes=keyframes,
             )
         except DecodeError as exc:
             if keyframes is None or not keyframes.seekable or pairs.start == 0 or self.stop.is_set():
@@ -426,7 +441,8 @@ class DeviceJob:
             self.todo.appendleft(pairs)
             self.cond.notify_all()
         last = min(pairs.stop, self.total)
-        self.log("warning", f"{worker.label} failed and is left out for the rest of the session: {exc} "
+        reason = str(exc).removeprefix("Unexpected failure: ")  # a CUDA error outside the forward
+        self.log("warning", f"{worker.label} failed and is left out for the rest of the session: {reason} "
                             f"Its pairs {pairs.start + 1}-{last} go to the other devices.")
         return False
 

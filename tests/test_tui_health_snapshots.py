@@ -132,6 +132,8 @@ async def test_preview_snapshot(frozen, size, env, name) -> None:  # noqa: F811
     async with app.run_test(size=size) as pilot:
         await wait_for(pilot, lambda: len(app.screen.query(FooterKey)) > 0  # the footer is drawn
                        and app.job.stage == "interpolating" and logged(app, "stage interpolating"))
+        app.sample_gpu()  # a reading taken after the job started: the output row shows its bytes on disk
+        await wait_for(pilot, lambda: app.gpu.samples == 2 and app.job.written_bytes is not None)
         await pilot.pause(0.1)
         await pilot.press("v")
         await wait_for(pilot, lambda: isinstance(app.screen, PreviewScreen))
