@@ -269,3 +269,20 @@ def test_the_boundary_check_trusts_a_seek_only_with_the_same_frame_and_no_damage
         1, "its first frame (pts 8) is not the picture decoded there from further back")
     assert first_suspect(manifest({"damage": 0}, {})) == (1, "its first frame has no record to check against")
     assert first_suspect(manifest({"next": [8, 22], "damage": 2}, {})) == (1, "the input is damaged before it")
+
+
+def test_frames_before_the_keyframe_a_seek_lands_short_of_are_dropped(clips):
+    """An index naming frame 20 (not a keyframe) as the seek point: the seek lands on the keyframe
+    at frame 16, whose frames 16-19 come out first and are dropped, not numbered."""
+    clip = clips["plain"]
+    info = probe_video(clip)
+    index = KeyframeIndex.build(clip)
+    real = next(k for k in index.keyframes if k.index == 16)
+    index.keyframes = [k for k in index.keyframes if k.index < 16] + [
+        dataclasses.replace(real, index=20, pts=index.pts[20])]
+    with FrameReader(clip, info, start_index=20, keyframes=index) as reader:
+        handed = list(reader)
+    with FrameReader(clip, info, start_index=20) as whole:
+        expected = list(whole)
+    assert [(f.index, f.pts, f.rgb.tobytes()) for f in handed] == [(f.index, f.pts, f.rgb.tobytes()) for f in expected]
+    assert reader.seek_frame == 20 and reader.frames_decoded == FRAMES - 16
