@@ -8,18 +8,28 @@ simply takes fewer. Each range is an ordinary range job (``run_job(..., pairs=ra
 worker=n)``) with the worker's own warm model replica, its own preflight and its own decoder
 (the replica keeps the clip's batch, CUDA graphs and caches from one of its ranges to the next:
 ``WarmModel.hold``; a task of another clip in between drops them first), writing closed
-segments into the job's one journal (core/journal.py locks the manifest across writers). When every range is stored, the same final join as for one device remuxes the
-segments into the output (on the calling thread, with no model), so the output is the one a
-single device makes, frame for frame and timestamp for timestamp.
+segments into the job's one journal (core/journal.py locks the manifest across writers). When
+every range is stored, the same final join as for one device remuxes the segments into the
+output (on the calling thread, with no model), so the output is the one a single device makes,
+frame for frame and timestamp for timestamp.
 
 A clip is handed whole to one device instead (one task: an ordinary ``run_job`` there) when it
 has a single range, when one device is left, or when it is short (under ``short_seconds`` of
 input, a minute by default) and other clips of the queue are waiting (``others_waiting``): then
 several clips run at once, one per device (session/parallel.py starts them).
 
-Each worker decodes the input from its first frame (the reader has no seeking: timestamps,
-damage checks and AVI timing are worked out from the first frame on) but converts and models
-only its own range, plus up to 64 pairs before it for the scene-cut state (core/scene_warmup.py).
+Each worker converts and models only its own range, plus up to 64 pairs before it for the
+scene-cut state (core/scene_warmup.py), and decodes from the nearest keyframe at or before the
+first frame it needs, so decoding scales with the workers: a demux-only index of the input
+(core/video/keyframe_index.py, built once per clip) gives each keyframe's frame number and the
+timestamps the reader's timeline needs to start there as a whole run would. Inputs that are
+not plainly seekable (AVI and raw streams, other containers, missing or repeated timestamps,
+edit lists that drop frames, keyframes that are not random access points) are decoded from the
+first frame by every worker, and the log says why. Before the join, every range that started at
+a keyframe is checked against the frame its neighbour decoded at their boundary, and against
+damage met before it (core/seek_check.py); one that fails is made again decoding from the
+first frame, so a seek never changes the output. Once a worker has met damage, the ranges not
+started yet decode from the first frame (each would be made again otherwise).
 
 Events come back as the same typed events: one ``JobStarted``, ``PairDone`` with pairs done,
 rate and ETA summed over the workers, ``WorkerRates`` for every device of the pool, log lines
@@ -66,8 +76,11 @@ from core.events import (
     ignore_event,
 )
 from core.faults import ENV_VAR, FaultPlan
+from core.journal import journal_folder
 from core.options import JobOptions
 from core.rate import RateEstimator
+from core.seek_check import damage_recorded, verify_seeks
+from core.video.keyframe_index import KeyframeIndex
 
 STOP_GRACE = 10.0  # seconds each worker gets to stop after an interrupt of the job itself
 RANGES_PER_WORKER = 3  # ranges in the shared list per device: enough to even out a slower one
@@ -242,6 +255,9 @@ class DeviceJob:
         self.failure: FramedeckError | None = None
         self.whole_result: JobFinished | None = None
         self.whole_why = ""
+        self.keyframes: KeyframeIndex | None = None  # where each range's decoding may start (split clips)
+        self.from_start: set[tuple[int, int]] = set()  # ranges made again decoding from the first frame
+        self.order = 0  # the clip's place in the pool's list of work
         self.done = 0
         self.interpolated = 0
         self.seen_stages: set[Stage] = set()
@@ -274,7 +290,6 @@ class DeviceJob:
     def _run(self, submitted: threading.Event | None) -> JobFinished:
         from core.job import encode_workers
         from core.job_journal import JobJournal
-        from core.journal import journal_folder
         from core.video.probe import probe_video
 
         started = self.clock()
@@ -310,12 +325,13 @@ class DeviceJob:
         else:
             names = ", ".join(w.device for w in self.workers)
             size = max(len(r) for r in ranges[:-1])
+            self.keyframes = KeyframeIndex.build(self.input)  # where each range's decoding may start
             self.log("info", f"sharing {self.total} pairs out over {len(self.workers)} devices ({names}) in "
-                             f"{len(ranges)} ranges of up to {size} pairs; each worker decodes from the first frame "
-                             "(the reader cannot seek) and converts and models only its own ranges")
+                             f"{len(ranges)} ranges of up to {size} pairs; {self.keyframes.describe()}")
             self.rate = RateEstimator(max(1, self.total - self.kept), clock=self.clock)
             tasks = [Task(self, pairs, order) for pairs in ranges]
         whole = tasks[0].pairs is None
+        self.order = order
         self.outstanding = len(tasks)
         self.scheduler.submit(tasks)
         if submitted is not None:
@@ -339,6 +355,8 @@ class DeviceJob:
             return self.whole_result  # written, even if a cancel came as it finished
         if self.stop.is_set() or whole:
             raise self._aborted(folder)
+        # never join a range whose frame numbers a seek may have shifted
+        verify_seeks(folder, ranges, self.segment_pairs, self._redo, self.log, self.input.name)
         return self._join(started)
 
     def _wait(self, limit: float | None = None) -> None:
@@ -356,6 +374,19 @@ class DeviceJob:
                     return
                 self.cond.wait(0.05)
 
+    def _redo(self, pairs: range) -> None:
+        """A range made again decoding from the first frame (core/seek_check.py), as a task for
+        the next free device; raises what it failed with."""
+        with self.cond:
+            self.from_start.add((pairs.start, pairs.stop))
+            self.outstanding += 1
+        self.scheduler.submit([Task(self, pairs, self.order)])
+        self._wait()
+        if self.failure is not None:
+            raise self.failure
+        if self.stop.is_set():
+            raise self._aborted(journal_folder(self.output))
+
     def _finish(self) -> None:
         with self.cond:
             self.outstanding -= 1
@@ -372,7 +403,9 @@ class DeviceJob:
             if task.pairs is None:
                 self._whole(worker)
             else:
-                self._range(worker, task.pairs)
+                from_start = (task.pairs.start, task.pairs.stop) in self.from_start
+                self._range(worker, task.pairs, None if from_start else self.keyframes)
+                self._range_done(worker)
         except FramedeckError as exc:
             if isinstance(exc, JobAborted) and self.stop.is_set():
                 if task.pairs is None:  # the job's own sentence (kept or not)
@@ -429,18 +462,38 @@ class DeviceJob:
             return
         self.emit(event)
 
-    def _range(self, worker: DeviceWorker, pairs: range) -> None:
+    def _range(self, worker: DeviceWorker, pairs: range, keyframes: KeyframeIndex | None = None) -> None:
+        """One range on ``worker``'s device. Where it started at a keyframe and the input then
+        failed to decode (or to count) as a whole run's would, it is decoded again from the
+        first frame before that counts as the input's error."""
         options = dataclasses.replace(self.options, device=worker.device)
         model = self.pool.model(worker.number, options, self.emit)
         if hasattr(model, "hold"):  # the clip's CUDA graphs and batch outlive each range
             model.hold(self.clip_key)
-        self.pool.run_job()(
-            self.input, self.output, options, on_event=lambda e: self._event(worker, e),
-            cancel=self.stop, pause=self.pause, interpolator=model, pairs=pairs, keep=True,
-            worker=worker.number, faults=FaultPlan.parse(self.inject),
-        )
+        try:
+            self.pool.run_job()(
+                self.input, self.output, options, on_event=lambda e: self._event(worker, e), cancel=self.stop,
+                pause=self.pause, interpolator=model, pairs=pairs, keep=True, worker=worker.number,
+                faults=FaultPlan.parse(self.inject), keyframes=keyframes,
+            )
+        except DecodeError as exc:
+            if keyframes is None or not keyframes.seekable or pairs.start == 0 or self.stop.is_set():
+                raise
+            self.log("warning", f"{worker.label}: pairs {pairs.start + 1}-{pairs.stop} from a keyframe: {exc} "
+                                "Decoding them again from the first frame.")
+            self._range(worker, pairs)
+
+    def _range_done(self, worker: DeviceWorker) -> None:
+        """A range is stored; once the input shows damage, the ranges not started yet decode
+        from the first frame (each would be made again before the join otherwise)."""
         with self.cond:
             self.shares.setdefault(worker.number, _Share()).ranges += 1
+            damaged = self.keyframes is not None and self.keyframes.seekable and damage_recorded(
+                journal_folder(self.output))
+            if damaged:
+                self.keyframes = KeyframeIndex(reason="the input is damaged")
+        if damaged:
+            self.log("info", "the input is damaged: the ranges not started yet decode from the first frame")
 
     def _failed(self, worker: DeviceWorker, task: Task, exc: FramedeckError) -> bool:
         """Give a failed task back to the other devices and leave this one out (False), or
