@@ -12,6 +12,7 @@ import sys
 
 from core.config import Config
 from core.errors import FramedeckError
+from core.openmp import quiet_idle_threads
 from tui.commands.config_args import add_config_argument, apply_config, read_config
 
 # Each module defines add_parser(subparsers) and sets a ``handler(args) -> int`` default.
@@ -40,6 +41,7 @@ def build_parser(config: Config | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_idle_threads()  # before any command loads torch
     config_error: FramedeckError | None = None
     try:
         config = read_config(argv)
