@@ -8,6 +8,13 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+# torch's OpenMP threads sleep as soon as a parallel region ends instead of spinning for a
+# while. Most tests run tiny frames (microseconds per op) beside the job's decoder, encoder and
+# the test's own thread, and a spinning helper thread took one of the two cores from them: a
+# 60-frame blend job cost 1.1 s of CPU instead of 0.3 s. Read when libgomp loads (import torch
+# below), and passed on to the framedeck processes the tests start.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import pytest
 import torch
 
