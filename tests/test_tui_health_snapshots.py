@@ -132,6 +132,10 @@ async def test_preview_snapshot(frozen, size, env, name) -> None:  # noqa: F811
     async with app.run_test(size=size) as pilot:
         await wait_for(pilot, lambda: len(app.screen.query(FooterKey)) > 0  # the footer is drawn
                        and app.job.stage == "interpolating" and logged(app, "stage interpolating"))
+        # a reading taken now, after the job started (the one taken at mount may come before
+        # the job names its output, which left the output row to a race)
+        app.sample_gpu()
+        await wait_for(pilot, lambda: app.gpu.samples == 2 and app.job.written_bytes is not None)
         await pilot.pause(0.1)
         await pilot.press("v")
         await wait_for(pilot, lambda: isinstance(app.screen, PreviewScreen))
