@@ -5,14 +5,24 @@ One worker per device (a thread of this process; see BENCHMARKS.md for why not a
 process) takes the next range from the shared list when it has finished the one before, so a
 slower device simply takes fewer. Each range is an ordinary range job
 (``run_job(..., pairs=range(a, b), worker=n)``) with the worker's own warm model replica,
-its own preflight and its own decoder, writing closed segments into the job's one journal
+its own preflight and its own decoder (the replica keeps the clip's batch, CUDA graphs and
+caches from one of its ranges to the next: ``WarmModel.hold``), writing closed segments into the job's one journal
 (core/journal.py locks the manifest across writers). When every range is stored, the same
 final join as for one device remuxes the segments into the output, so the output is the one
 a single device makes, frame for frame and timestamp for timestamp.
 
-Each worker decodes the input from its first frame (the reader has no seeking: timestamps,
-damage checks and AVI timing are worked out from the first frame on) but converts and models
-only its own range, plus up to 64 pairs before it for the scene-cut state (core/scene_warmup.py).
+Each worker converts and models only its own range, plus up to 64 pairs before it for the
+scene-cut state (core/scene_warmup.py), and decodes from the nearest keyframe at or before the
+first frame it needs, so decoding scales with the workers: a demux-only index of the input
+(core/video/keyframe_index.py, built once per clip) gives each keyframe's frame number and the
+timestamps the reader's timeline needs to start there as a whole run would. Inputs that are
+not plainly seekable (AVI and raw streams, other containers, missing or repeated timestamps,
+edit lists that drop frames, keyframes that are not random access points) are decoded from the
+first frame by every worker, and the log says why. Before the join, every range that started at
+a keyframe is checked against the frame its neighbour decoded at their boundary, and against
+damage met before it (core/seek_check.py); one that fails is made again decoding from the
+first frame, so a seek never changes the output. Once a worker has met damage, the ranges not
+started yet decode from the first frame (each would be made again otherwise).
 
 Events come back as the same typed events: one ``JobStarted``, ``PairDone`` with pairs done,
 rate and ETA summed over the workers, log lines prefixed with the worker. Abort and pause
@@ -59,8 +69,11 @@ from core.events import (
     ignore_event,
 )
 from core.faults import ENV_VAR, FaultPlan
+from core.journal import journal_folder
 from core.options import JobOptions
 from core.rate import RateEstimator
+from core.seek_check import damage_recorded, verify_seeks
+from core.video.keyframe_index import KeyframeIndex
 
 STOP_GRACE = 10.0  # seconds each worker gets to stop after an interrupt of the job itself
 RANGES_PER_WORKER = 3  # ranges in the shared list per device: enough to even out a slower one
@@ -132,6 +145,14 @@ class DevicePool:
                 model = (self._make_model or _warm_model)(number, device, options, emit)
                 self._models[number] = model
             return model
+
+    def let_go(self, clip: Any) -> None:
+        """``clip``'s job has ended: each replica drops the set-up it kept between its ranges."""
+        with self._lock:
+            models = list(self._models.values())
+        for model in models:
+            if hasattr(model, "let_go"):
+                model.let_go(clip)
 
     def close(self) -> None:
         for model in self._models.values():
@@ -220,6 +241,7 @@ class DeviceJob:
         self.started_sent = False
         self.model_line = ""
         self.workers = [_Worker(n, d) for n, d in enumerate(pool.devices) if n not in pool.excluded]
+        self.clip_key = (str(input_path), str(output_path))  # what the replicas hold between ranges
 
     def emit(self, event: Any) -> None:
         with self.emit_lock:
@@ -238,6 +260,8 @@ class DeviceJob:
             self.emit(StageChanged(Stage.ABORTED if aborted else Stage.FAILED, str(exc)))
             self.emit(JobFailed(str(exc), aborted=aborted))
             raise
+        finally:
+            self.pool.let_go(self.clip_key)
 
     def _run(self) -> JobFinished:
         from core.job import encode_workers
@@ -271,9 +295,9 @@ class DeviceJob:
             self.log("info", f"{self.total} pairs in one range: the whole clip runs on {self.workers[0].device}")
             return self._whole(self.workers[0])
         size = max(len(r) for r in ranges[:-1])
+        self.keyframes = KeyframeIndex.build(self.input)  # where each range's decoding may start
         self.log("info", f"sharing {self.total} pairs out over {len(self.workers)} devices ({names}) in "
-                         f"{len(ranges)} ranges of up to {size} pairs; each worker decodes from the first frame "
-                         "(the reader cannot seek) and converts and models only its own ranges")
+                         f"{len(ranges)} ranges of up to {size} pairs; {self.keyframes.describe()}")
         self.rate = RateEstimator(max(1, self.total - self.kept), clock=self.clock)
         self.todo.extend(ranges)
         threads = [threading.Thread(target=self._work, args=(w,), name=f"framedeck-device-{w.number}", daemon=True)
@@ -302,7 +326,33 @@ class DeviceJob:
             raise self.failure
         if self.cancel.is_set():
             raise self._aborted(folder)
+        # never join a range whose frame numbers a seek may have shifted
+        verify_seeks(folder, ranges, self.segment_pairs, self._redo, self.log, self.input.name)
         return self._join(started)
+
+    def _redo(self, pairs: range) -> None:
+        self._range(next((w for w in self.workers if w.number not in self.pool.excluded), self.workers[0]), pairs)
+
+    def _range(self, worker: _Worker, pairs: range, keyframes: KeyframeIndex | None = None) -> None:
+        """One range on ``worker``'s device. Where it started at a keyframe and the input then
+        failed to decode (or to count) as a whole run's would, it is decoded again from the
+        first frame before that counts as the input's error."""
+        options = dataclasses.replace(self.options, device=worker.device)
+        model = self.pool.model(worker.number, options, self.emit)
+        if hasattr(model, "hold"):  # the clip's CUDA graphs and batch outlive each range
+            model.hold(self.clip_key)
+        try:
+            self.pool.run_job()(
+                self.input, self.output, options, on_event=lambda e: self._event(worker, e), cancel=self.stop,
+                pause=self.pause, interpolator=model, pairs=pairs, keep=True, worker=worker.number,
+                faults=FaultPlan.parse(self.inject), keyframes=keyframes,
+            )
+        except DecodeError as exc:
+            if keyframes is None or not keyframes.seekable or pairs.start == 0 or self.stop.is_set():
+                raise
+            self.log("warning", f"{worker.label}: pairs {pairs.start + 1}-{pairs.stop} from a keyframe: {exc} "
+                                "Decoding them again from the first frame.")
+            self._range(worker, pairs)
 
     def _whole(self, worker: _Worker) -> JobFinished:
         """One range: an ordinary job on one device (its events pass through unchanged)."""
@@ -344,16 +394,13 @@ class DeviceJob:
                 self.cond.wait(0.2)
 
     def _work(self, worker: _Worker) -> None:
-        options = dataclasses.replace(self.options, device=worker.device)
         while (pairs := self._take()) is not None:
             try:
-                model = self.pool.model(worker.number, options, self.emit)
-                self.pool.run_job()(
-                    self.input, self.output, options, on_event=lambda e, w=worker: self._event(w, e),
-                    cancel=self.stop, pause=self.pause, interpolator=model, pairs=pairs, keep=True,
-                    worker=worker.number, faults=FaultPlan.parse(self.inject),
-                )
+                self._range(worker, pairs, self.keyframes)
                 worker.ranges += 1
+                if self.keyframes.seekable and damage_recorded(journal_folder(self.output)):
+                    self.keyframes = KeyframeIndex(reason="the input is damaged")
+                    self.log("info", "the input is damaged: the ranges not started yet decode from the first frame")
             except FramedeckError as exc:
                 if isinstance(exc, JobAborted) and self.stop.is_set():
                     self._release()
@@ -394,7 +441,8 @@ class DeviceJob:
             self.todo.appendleft(pairs)
             self.cond.notify_all()
         last = min(pairs.stop, self.total)
-        self.log("warning", f"{worker.label} failed and is left out for the rest of the session: {exc} "
+        reason = str(exc).removeprefix("Unexpected failure: ")  # a CUDA error outside the forward
+        self.log("warning", f"{worker.label} failed and is left out for the rest of the session: {reason} "
                             f"Its pairs {pairs.start + 1}-{last} go to the other devices.")
         return False
 

@@ -65,6 +65,7 @@ from core.schedule import OutputSchedule
 from core.transfer import Transfers
 from core.video.containers import codec_for_output
 from core.video.journal_writer import JournalVideoWriter
+from core.video.keyframe_index import KeyframeIndex
 from core.video.output_file import check_output
 from core.video.probe import VideoInfo, probe_video
 from core.video.reader import DecodedFrame, FrameReader
@@ -103,7 +104,9 @@ class _Job:
         restart: bool = False,
         preview: FrameTap | None = None,
         worker: int | None = None,
+        keyframes: KeyframeIndex | None = None,
     ) -> None:
+        self.keyframes = keyframes  # where the reader may start decoding (core/video/keyframe_index.py)
         self.preview = preview  # small copies of a made frame and its neighbours (core/preview.py)
         self.input_path = input_path
         self.output_path = output_path
@@ -206,6 +209,7 @@ class _Job:
             convert=frame_path.decode_picture,
             strict=options.strict,
             start_index=self.warmup.first_frame,
+            keyframes=self.keyframes,
         )
         with writer as self.writer, reader as self.reader:
             self.writer.interrupt = self.control.raise_if_stalled
@@ -220,6 +224,8 @@ class _Job:
                     previous = self.stream()
                 for warning in self.reader.warnings():
                     self.log("warning", warning)
+                if (summary := self.reader.decode_summary()) is not None:
+                    self.log("info", summary)
                 self.emit(StageChanged(Stage.FINALIZING, str(self.output_path)))
                 self.finish_writer(previous)
             except BaseException as exc:
@@ -458,6 +464,8 @@ class _Job:
             runner = self.runner
             if runner is not None and self.slots.requests:  # batches never span two segments,
                 runner.run(self.slots.take_requests())  # so a resumed run batches the same pairs
+        if self.journal is not None:  # what core/seek_check.py compares at range boundaries
+            self.journal.note_pair(index, frame0, frame1, self.reader.seek_frame)
         kind = self.detector.classify(frame0.rgb, frame1.rgb, frame1.missing_before)
         if kind is PairKind.CUT:
             self.log("info", f"scene cut between frames {frame0.index} and {frame1.index}")
@@ -547,6 +555,7 @@ def run_job(
     journal: bool = True,
     preview: FrameTap | None = None,
     worker: int | None = None,
+    keyframes: KeyframeIndex | None = None,
 ) -> JobFinished:
     """Interpolate ``input_path`` into ``output_path`` and return the summary.
 
@@ -567,6 +576,9 @@ def run_job(
     ``preview`` (a :class:`core.preview.FrameTap`) is offered each made frame and its neighbours.
     ``worker`` (a number) makes this run one of several writing ranges into one journal at
     once (core/device_job.py): it never joins the output and never removes the journal.
+    ``keyframes`` (a :class:`core.video.keyframe_index.KeyframeIndex` of the input) lets a run
+    that starts late decode from the keyframe before its first frame; the caller checks the
+    journal's boundary records before joining (core/seek_check.py).
     Raises :class:`core.errors.FramedeckError` (with one sentence) on any failure; the
     model is unloaded and memory released whatever happens.
     """
@@ -581,6 +593,7 @@ def run_job(
     job = _Job(
         Path(input_path), Path(output_path), options, on_event, control, faults, interpolator, writer_factory,
         journaled=journal, pairs=pairs, keep=keep, restart=restart, preview=preview, worker=worker,
+        keyframes=keyframes,
     )
     try:
         return job.run()

@@ -27,6 +27,7 @@ from core.journal import (
     read_manifest,
 )
 from core.options import JobOptions
+from core.seek_check import frame_record
 from core.video.journal_writer import JournalVideoWriter, StoredSegment
 from core.video.probe import VideoInfo
 
@@ -82,6 +83,7 @@ class JobJournal:
             self.segment_pairs = self.stored.get("segment_pairs", self.segment_pairs)
         self.journal: Journal | None = None
         self.boundaries: dict[int, dict[str, Any]] = {}  # segment -> what is known at its end
+        self.checks: dict[int, dict[str, Any]] = {}  # segment -> its boundary records (core/seek_check.py)
         self.first_pts: int | None = None
 
     def encoder_threads(self) -> int | None:
@@ -183,6 +185,16 @@ class JobJournal:
         """What a resumed run needs to start right after ``segment``."""
         self.boundaries[segment] = {"next_pts": next_pts, "scene": scene}
 
+    def note_pair(self, index: int, frame0: Any, frame1: Any, seek_frame: int) -> None:
+        """Pair ``index`` is made: at a segment's first pair, record its first frame (and where
+        decoding started), at its last the frame after it (and the damage met before it)."""
+        size = self.segment_pairs
+        if index % size == 0:
+            self.checks.setdefault(index // size, {}).update(pair=frame_record(frame0), seek=seek_frame)
+        if (index + 1) % size == 0:
+            self.checks.setdefault(index // size, {}).update(next=frame_record(frame1),
+                                                               damage=frame1.damage_before)
+
     def on_segment(self, stored: StoredSegment) -> None:
         """The writer stored a segment file: list it in the manifest (from the store thread)."""
         assert self.journal is not None
@@ -193,6 +205,7 @@ class JobJournal:
             "first_frame": stored.first_frame,
             "first_pair": stored.number * self.segment_pairs,
             **self.boundaries.pop(stored.number, {}),
+            **self.checks.pop(stored.number, {}),
         }
         self.journal.record(stored.number, entry)
 

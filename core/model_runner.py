@@ -104,10 +104,17 @@ class ModelRunner:
         self.control.log("info", cuda_facts(self.device))
         if requested:
             return requested
+        remembered = getattr(self.model, "batches", None)  # a held replica: the same clip's earlier range
+        if isinstance(remembered, dict) and (height, width) in remembered:
+            batch = remembered[(height, width)]
+            self.control.log("info", f"batch {batch}: as this device's earlier ranges of the clip")
+            return batch
         for _ in range(4):
             choice = preflight(self.model, self.device, height, width)
             if choice.batch >= 1:
                 self.control.log("info", f"batch {choice.batch}: {choice.reason}")
+                if isinstance(remembered, dict) and getattr(self.model, "held", None) is not None:
+                    remembered[(height, width)] = choice.batch
                 return choice.batch
             self.free_cached_memory()
             try:

@@ -39,8 +39,9 @@ class SceneWarmup:
     @classmethod
     def for_start(cls, detector: SceneCutDetector, start_pair: int, scene: list[float] | None,
                   lookback: int = LOOKBACK) -> SceneWarmup:
-        """Nothing to rebuild at pair 0 or with the recorded ``scene`` state; else a lookback."""
-        if start_pair == 0 or scene is not None:
+        """Nothing to rebuild at pair 0, with the recorded ``scene`` state, or with cut detection
+        off (the state never matters then); else a lookback."""
+        if start_pair == 0 or scene is not None or detector.threshold is None:
             if scene is not None:
                 detector.recent.extend(scene)
             return cls(detector, start_pair, start_pair, MOTION_WINDOW)

@@ -65,3 +65,5 @@ def test_no_lookback_from_the_first_frame_or_with_a_recorded_state():
     assert recorded.first_frame == 16 and list(detector.recent) == [0.1, 0.2]
     near = SceneWarmup.for_start(SceneCutDetector(), 40, None)
     assert near.first_frame == 0 and near.exact  # from the first frame it is the whole run
+    off = SceneWarmup.for_start(SceneCutDetector(None), 40, None)  # --scene-cut off: the state never matters
+    assert off.first_frame == 40 and off.exact

@@ -132,9 +132,7 @@ async def test_preview_snapshot(frozen, size, env, name) -> None:  # noqa: F811
     async with app.run_test(size=size) as pilot:
         await wait_for(pilot, lambda: len(app.screen.query(FooterKey)) > 0  # the footer is drawn
                        and app.job.stage == "interpolating" and logged(app, "stage interpolating"))
-        # a reading taken now, after the job started (the one taken at mount may come before
-        # the job names its output, which left the output row to a race)
-        app.sample_gpu()
+        app.sample_gpu()  # a reading taken after the job started: the output row shows its bytes on disk
         await wait_for(pilot, lambda: app.gpu.samples == 2 and app.job.written_bytes is not None)
         await pilot.pause(0.1)
         # where the log rests depends on whether its lines came before or after the job panel

@@ -145,3 +145,36 @@ def test_job_panel_speed_is_output_frames_per_second_beside_the_target_rate() ->
     state.apply(PairDone(39, 95, 0.37, 80, True, 2.69, 20.4, 14.0))
     assert state.frames_per_second == pytest.approx(2.69 * 191 / 95)
     assert state.output_fps == 48.0  # the target, shown apart and labelled as the output's rate
+
+
+class TwoGpuJob(ScriptedJob):
+    """A scripted job shared out over cuda:0 and cuda:1: each pair also reports the workers."""
+
+    def __call__(self, input_path, output_path, options, on_event, cancel, pause, **kw):
+        from core.events import WorkerRates
+
+        def with_rates(event: object) -> None:
+            on_event(event)
+            if isinstance(event, PairDone):
+                on_event(WorkerRates((("cuda:0", event.index + 1, 3.25), ("cuda:1", 0, None))))
+
+        return super().__call__(input_path, output_path, options, with_rates, cancel, pause, **kw)
+
+
+async def test_each_gpu_row_shows_the_rate_of_the_worker_on_it(tmp_path: Path) -> None:
+    nvml = FakeNvml(["NVIDIA H100 80GB HBM3", "NVIDIA H100 80GB HBM3"])
+    telemetry = GpuTelemetry(nvml=nvml)
+    job = TwoGpuJob(pairs=2)
+    app = make_app(make_session(tmp_path, job), sampler=sampler_for(telemetry, no_torch), gpu_interval=None)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.gpu.samples == 1)
+        assert "worker" not in screen_text(app)  # one device: no worker figures
+        job.release(1)
+        await wait_for(pilot, lambda: app.job.workers is not None)
+        app.sample_gpu()
+        await wait_for(pilot, lambda: app.gpu.samples == 2)
+        panel = app.query_one(GpuPanel)
+        rows = [panel._gpu_lines(gpu, 56)[1].plain for gpu in app.gpu.gpus]
+        assert rows[0].startswith("  worker 3.25/s  util") and rows[1].startswith("  worker -/s  util")
+        assert "worker 3.25/s" in screen_text(app)
+        job.release(2)

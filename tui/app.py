@@ -50,7 +50,7 @@ from tui.screens.log_filter import LogFilterScreen
 from tui.screens.path_prompt import PathPrompt
 from tui.screens.preview import PreviewScreen
 from tui.session import ConsoleSession, SessionSummary
-from tui.widgets.gpu_panel import GpuPanel, GpuSampled, GpuState
+from tui.widgets.gpu_panel import GpuPanel, GpuSampled, GpuState, rates_by_gpu
 from tui.widgets.header import HeaderBar
 from tui.widgets.job_panel import JobPanel, JobState
 from tui.widgets.log_panel import LogPanel
@@ -241,6 +241,7 @@ class FramedeckApp(App[SessionSummary]):
         if not self.showing:
             return
         self.gpu.apply(message)
+        self.gpu.rates = rates_by_gpu(self.job.workers)
         self.query_one(GpuPanel).show()
         self.job.written_bytes = message.host.written_bytes if message.host is not None else None
         self._show_outlook()  # the clock and the cost move on between job events

@@ -16,6 +16,7 @@ import av
 import numpy as np
 
 from core.errors import DecodeError
+from core.video.keyframe_index import Keyframe, KeyframeIndex
 from core.video.probe import RAW_STREAM_FORMATS, VideoInfo, stream_seconds, truncated
 from core.video.timeline import DamageReport, Timeline
 
@@ -37,6 +38,7 @@ class DecodedFrame:
     rgb: np.ndarray  # (H, W, 3) uint8 RGB, C-contiguous (a thumbnail on the device frame path)
     source: av.VideoFrame  # the decoded frame itself, for bit-exact passthrough
     missing_before: int = 0  # frames lost to damage just before this one (0: none)
+    damage_before: int = 0  # the reader's damage_seen when this frame was handed over
 
 
 @dataclass
@@ -49,6 +51,10 @@ class _Failure:
     """Sentinel: the decode thread failed with ``error``."""
 
     error: BaseException
+
+
+class _MissedSeek(Exception):
+    """Decoding from a keyframe did not give the frame the index predicted (nothing handed over yet)."""
 
 
 class _Stopped(Exception):
@@ -73,6 +79,14 @@ class FrameReader:
     ``start_index`` starts at a later frame (a resumed job): every frame is still decoded and
     timed from the beginning, so timestamps and damage reports are those of a whole run, but
     frames before it are neither converted nor handed over.
+    ``keyframes`` (core/video/keyframe_index.py) lets such a reader start at the keyframe at
+    or before ``start_index`` instead: the timeline is brought to a whole run's state from the
+    index, frames shown before the keyframe are dropped, and the first frame decoded must be
+    the keyframe's, else decoding starts again from the first frame. The index cannot see
+    damage before the keyframe; a caller that seeks checks its first frames against a reader
+    that did not (core/seek_check.py). ``seek_frame`` says where decoding started (0: the
+    first frame), ``frames_decoded`` how many frames the decoder gave, ``damage_seen`` how
+    much damage was met (also before the frames handed over).
     """
 
     def __init__(
@@ -86,6 +100,7 @@ class FrameReader:
         convert: Callable[[av.VideoFrame], np.ndarray] | None = None,
         strict: bool = False,
         start_index: int = 0,
+        keyframes: KeyframeIndex | None = None,
     ) -> None:
         self.path = Path(path)
         self.info = info
@@ -95,6 +110,11 @@ class FrameReader:
         self.clock = clock
         self.strict = strict
         self.start_index = start_index
+        self.keyframes = keyframes
+        self.seek_frame = 0  # the frame decoding started at
+        self.seek_note: str | None = None  # why a seek was given up
+        self.frames_decoded = 0  # pictures the decoder gave, whether handed over or not
+        self.preroll_errors = 0  # packets before a seek's keyframe that did not decode
         self.report = DamageReport(self.path.name)
         self.notes: list[str] = []
         self.last_packet_end = 0  # byte offset after the furthest video packet read
@@ -152,6 +172,23 @@ class FrameReader:
         """The damage and timing trouble seen, one sentence each (complete after iteration)."""
         return self.report.warnings()
 
+    @property
+    def damage_seen(self) -> int:
+        """Every sign of damage met so far (frames left out, packets that did not decode, gaps)."""
+        r = self.report
+        return (self.dropped + self.preroll_errors + len(r.skipped) + len(r.gaps) + len(r.duplicates)
+                + (r.backwards is not None))
+
+    def decode_summary(self) -> str | None:
+        """One line for a reader given a keyframe index: where decoding started and how much it decoded."""
+        if self.keyframes is None:
+            return None
+        if self.seek_frame:
+            return (f"decoded {self.frames_decoded} frames from the keyframe at frame {self.seek_frame} "
+                    f"(the first frame needed: {self.start_index})")
+        why = f" ({self.seek_note})" if self.seek_note else ""
+        return f"decoded {self.frames_decoded} frames from the first frame{why}"
+
     def close(self) -> None:
         """Stop the decode thread, wait for it and release the input file."""
         self._stop.set()
@@ -208,6 +245,20 @@ class FrameReader:
         )
 
     def _decode_all(self) -> None:
+        point = self.keyframes.seek_point(self.start_index) if self.keyframes is not None else None
+        if point is not None:
+            try:
+                self._decode_file(point)
+                return
+            except _MissedSeek as missed:  # nothing was handed over: start again from the first frame
+                self.seek_note = str(missed)
+                self.seek_frame = 0
+                self.report = DamageReport(self.path.name)
+                self.dropped = self.packets = self.discarded_packets = self.held_slots = 0
+                self.last_packet_end = 0
+        self._decode_file(None)
+
+    def _decode_file(self, point: Keyframe | None) -> None:
         try:
             container = av.open(str(self.path))
         except av.FFmpegError as exc:
@@ -215,7 +266,7 @@ class FrameReader:
         with container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
-            self._decode_stream(container, stream)
+            self._decode_stream(container, stream, point)
 
     def _damage(self, at: int) -> None:
         """Under --strict, the first damage ends the job."""
@@ -225,12 +276,36 @@ class FrameReader:
                 "--strict allows no damage, so nothing was written."
             )
 
-    def _decode_stream(self, container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> None:
+    def _seek(self, container: av.container.InputContainer, stream: av.video.stream.VideoStream,
+              timeline: Timeline, point: Keyframe) -> None:
+        """Bring ``timeline`` to a whole run's state before ``point`` (from the index's pts) and
+        seek the demuxer to it (backward: to the last keyframe whose timestamp is not after the
+        keyframe's pts, which is this one or an earlier one; a later one fails the first-frame check)."""
+        assert self.keyframes is not None
+        report, timeline.report = timeline.report, DamageReport(self.path.name)
+        for pts in self.keyframes.pts[: point.index]:
+            timeline.place(pts, None)
+        timeline.report = report
+        self.packets = point.packets_before
+        try:
+            container.seek(point.pts, stream=stream, backward=True, any_frame=False)
+        except av.FFmpegError as exc:
+            raise _MissedSeek(f"the seek to frame {point.index} failed: {exc.strerror}") from None
+        self.seek_frame = point.index
+
+    def _decode_stream(self, container: av.container.InputContainer, stream: av.video.stream.VideoStream,
+                       point: Keyframe | None = None) -> None:
         untimed = container.format.name in UNTIMED_FORMATS
         start_pts = stream.start_time if stream.start_time is not None else 0
         timeline = Timeline(self.info.time_base, self.info.fps, self.report,
                             index_timing=untimed, start=start_pts if untimed else 0)
         index = 0
+        # a seek: packets before the keyframe's are not counted, frames before its frame are dropped
+        preroll = point is not None
+        counting = point is None
+        if point is not None:
+            self._seek(container, stream, timeline, point)
+            index = point.index
         last: DecodedFrame | None = None
         # AVI: the decode timestamps of stored pictures, in order; the n-th frame shown takes
         # the n-th, so an empty chunk (a held frame) keeps its tick
@@ -247,7 +322,9 @@ class FrameReader:
                 raise self._corrupt(index + self.dropped, exc.strerror or type(exc).__name__) from None
             if packet is None:
                 break
-            if packet.size:
+            if not counting and packet.size and packet.pts == point.pts and packet.is_keyframe:
+                counting = True
+            if packet.size and counting:
                 self.packets += 1
                 self.discarded_packets += packet.is_discard
                 if packet.pos is not None and packet.pos >= 0:
@@ -260,6 +337,11 @@ class FrameReader:
             try:
                 frames = packet.decode()
             except av.FFmpegError:
+                if preroll:
+                    if counting:  # the keyframe itself or a packet after it: not a clean start
+                        raise _MissedSeek(f"a packet near the keyframe at frame {index} did not decode") from None
+                    self.preroll_errors += 1
+                    continue
                 if untimed and packet.dts is not None and packet.dts in slots:
                     slots.remove(packet.dts)  # its picture is lost: so is its tick
                 stamp = packet.pts if packet.pts is not None else packet.dts
@@ -268,6 +350,14 @@ class FrameReader:
                 self._damage(index)
                 continue
             for frame in frames:
+                self.frames_decoded += 1
+                if preroll:
+                    if frame.pts is not None and frame.pts < point.pts:
+                        continue  # shown before the keyframe: another worker's
+                    if frame.pts != point.pts or frame.is_corrupt:
+                        raise _MissedSeek(f"the first frame decoded after the seek to frame {index} was not "
+                                          "the keyframe's")
+                    preroll = False
                 if frame.is_corrupt:
                     if index == 0:  # leading frames that reference pictures before the cut
                         self.dropped += 1
@@ -296,6 +386,7 @@ class FrameReader:
                     source=frame,
                     missing_before=placed.missing,
                 )
+                decoded.damage_before = self.damage_seen
                 if placed.missing:
                     self._damage(index)
                 if self.fault is not None:
@@ -305,6 +396,8 @@ class FrameReader:
                 last = decoded
                 index += 1
             self.decode_seconds += self.clock() - start
+        if preroll:
+            raise _MissedSeek(f"the keyframe at frame {index} was never decoded")
         if last is not None:
             last.duration = self._last_duration(stream, last, timeline)
         self._check_complete(stream, index, last, timeline)

@@ -1,5 +1,6 @@
-"""The GPU panel: per GPU memory bar with history, utilisation, temperature, power, clocks;
-torch memory; then the host's health (CPU, RAM, free disk: tui/widgets/host_lines.py)."""
+"""The GPU panel: per GPU memory bar with history, the rate of the job's worker on it (a job
+over several devices), utilisation, temperature, power, clocks; torch memory; then the host's
+health (CPU, RAM, free disk: tui/widgets/host_lines.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from rich.text import Text
 from textual.message import Message
 from textual.widgets import Static
 
+from core.events import WorkerRates
 from core.host_health import HostSample, HostSampler
 from core.telemetry import NVML_UNAVAILABLE, GpuSample, GpuTelemetry, TorchMemory
 from tui.widgets.bars import bar, human_bytes, sparkline
@@ -47,6 +49,7 @@ class GpuState:
     history: dict[int, deque[float]] = field(default_factory=dict)
     samples: int = 0
     host: HostSample | None = None
+    rates: dict[int, float | None] = field(default_factory=dict)  # CUDA index -> its worker's pairs/s
 
     def apply(self, message: GpuSampled) -> None:
         self.samples += 1
@@ -58,6 +61,16 @@ class GpuState:
             if gpu.memory_used is not None and gpu.memory_total:
                 share = gpu.memory_used / gpu.memory_total
                 self.history.setdefault(gpu.index, deque(maxlen=HISTORY)).append(share)
+
+
+def rates_by_gpu(workers: WorkerRates | None) -> dict[int, float | None]:
+    """Each GPU's worker rate (pairs per second, None before its first pair) by CUDA index."""
+    rates: dict[int, float | None] = {}
+    for device, _pairs, rate in workers.workers if workers is not None else ():
+        head, _, index = device.partition(":")
+        if head == "cuda" and index.isdigit():
+            rates[int(index)] = rate
+    return rates
 
 
 def _optional(value: float | None, fmt: str) -> str:
@@ -113,10 +126,14 @@ class GpuPanel(Static):
         power = _optional(gpu.power, "{:.0f}")
         util, temp = _optional(gpu.utilization, "{:.0f}%"), _optional(gpu.temperature, "{:.0f}°C")
         clock = f"{gpu.sm_clock} MHz" if gpu.sm_clock is not None else ""
+        worker = ""
+        if gpu.index in self.state.rates:  # a job over several devices has a worker on this GPU
+            rate = self.state.rates[gpu.index]
+            worker = f"  worker {_optional(rate, '{:.2f}')}/s"
         if width >= 48:
-            figures = f"  util {util}  temp {temp}  power {power} W" + (f"  sm {clock}" if clock else "")
+            figures = f"{worker}  util {util}  temp {temp}  power {power} W" + (f"  sm {clock}" if clock else "")
         else:  # 80 columns: the same figures, fewer words
-            figures = f"  util {util} {temp} {power} W" + (f" {clock}" if clock else "")
+            figures = f"{worker}  util {util} {temp} {power} W" + (f" {clock}" if clock else "")
         detail = Text(figures, no_wrap=True, overflow="ellipsis")
         memory_clock = f"  mem {gpu.memory_clock} MHz" if gpu.memory_clock is not None else ""
         name = Text(f"  {gpu.name}{memory_clock}", style="dim", no_wrap=True, overflow="ellipsis")
