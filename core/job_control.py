@@ -112,6 +112,9 @@ class JobControl:
         finally:
             stop.set()
             watcher.join()
+            if self.cancel.is_set():  # the watcher may have stopped before its next look
+                self.abort.set()
+                self.faults.release.set()
 
     def _watch(self, stop: threading.Event) -> None:
         timeout = self.stall_timeout

@@ -8,6 +8,7 @@ how far the job has got. Tests of the real pipeline use ``core.job.run_job`` its
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 from core.errors import JobAborted
@@ -23,6 +24,14 @@ from core.events import (
 from core.options import JobOptions
 
 FIXED_TIME = 1_700_000_000.0  # wall time stamped on scripted log records
+
+
+def yield_cpu(seconds: float) -> None:
+    """A sleep for a session on a fixed clock: the watchdog's pacing takes no test time, but
+    the loop gives up the CPU and the GIL. A sleep that returned at once made it spin a core
+    beside the app, and Pilot, which waits for an idle process after each key, waited its
+    full second per key."""
+    time.sleep(0.002)
 
 
 class ScriptedJob:

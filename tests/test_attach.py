@@ -29,7 +29,7 @@ from session.remote.paths import peer_uid, private_folder, socket_folder, socket
 from session.remote.server import SessionServer
 from tests.conftest import ROOT
 from tests.scripted_job import ScriptedJob
-from tests.tui_pilot import NO_TMUX_ENV, make_app, make_session, screen_text, wait_for
+from tests.tui_pilot import NO_TMUX_ENV, enter_path, make_app, make_session, screen_text, wait_for
 from tui.attach_app import AttachApp
 from tui.cli import main
 from tui.commands.attach import status_text
@@ -440,12 +440,12 @@ async def test_queue_keys_from_an_attached_console(tmp_path: Path) -> None:
             await wait_for(pilot, lambda: app.has_queue and app.engine.current is not None)
             await pilot.press("plus")
             await wait_for(pilot, lambda: isinstance(app.screen, PathPrompt))
-            await pilot.press(*str(tmp_path / "missing.mp4"), "enter")
+            await enter_path(pilot, tmp_path / "missing.mp4")
             notices = lambda: [n.message for n in app._notifications]  # noqa: E731
             await wait_for(pilot, lambda: any("does not exist" in n for n in notices()))
             await pilot.press("plus")
             await wait_for(pilot, lambda: isinstance(app.screen, PathPrompt))
-            await pilot.press(*str(extra), "enter")
+            await enter_path(pilot, extra)
             await wait_for(pilot, lambda: local.engine.clips[-1].input == extra)
             assert local.engine.clips[-1].output == out / "f.mov"
             await wait_for(pilot, lambda: len(app.engine.clips) == 3)  # the attached queue shows it

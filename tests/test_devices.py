@@ -325,7 +325,12 @@ async def test_the_console_shows_both_workers_and_the_summed_progress(slow_clips
     app = make_app(session)
     try:
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.summary is not None, limit=120)
+            def shown() -> bool:  # the job panel is redrawn a moment after the summary arrives
+                if app.summary is None:
+                    return False
+                return any("│ devices " in line for line in screen_text(app).splitlines())
+
+            await wait_for(pilot, shown, limit=120)
             await pilot.pause(0.2)  # the last redraw (the output check's row) is laid out
             text = screen_text(app)
             assert "on cpu, cpu" in text  # the header names both devices

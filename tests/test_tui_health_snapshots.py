@@ -21,7 +21,7 @@ from core.options import JobOptions
 from core.preview import FrameTap
 from core.telemetry import GpuTelemetry, TorchMemory
 from tests.fake_nvml import GIB, FakeNvml
-from tests.scripted_job import FIXED_TIME, ScriptedJob
+from tests.scripted_job import FIXED_TIME, ScriptedJob, yield_cpu
 from tests.test_tui_snapshots import TARGET, check_snapshot, frozen  # noqa: F401 (a fixture)
 from tests.tui_pilot import NO_TMUX_ENV, TMUX_ENV, screen_text, wait_for
 from tui.app import FramedeckApp
@@ -69,7 +69,7 @@ def health_app(env: dict[str, str], wall: Wall) -> tuple[FramedeckApp, ScriptedJ
     job = ScriptedJob(pairs=8)
     session = ConsoleSession(
         "clip.mp4", str(OUT / "clip_2x.mp4"), JobOptions(), log_path=Path("framedeck.log"), link=link,
-        run_job=job, sleep=lambda s: None, wall=wall, price_per_hour=2.5,
+        run_job=job, sleep=yield_cpu, wall=wall, price_per_hour=2.5,
     )
     host = fake_host()
     host.watch(session.output_path)
@@ -134,6 +134,10 @@ async def test_preview_snapshot(frozen, size, env, name) -> None:  # noqa: F811
                        and app.job.stage == "interpolating" and logged(app, "stage interpolating"))
         app.sample_gpu()  # a reading taken after the job started: the output row shows its bytes on disk
         await wait_for(pilot, lambda: app.gpu.samples == 2 and app.job.written_bytes is not None)
+        await pilot.pause(0.1)
+        # where the log rests depends on whether its lines came before or after the job panel
+        # grew that row (at 80x24 the log then scrolls); shown at its end, as the next line puts it
+        app.query_one(LogPanel).scroll_end(animate=False)
         await pilot.pause(0.1)
         await pilot.press("v")
         await wait_for(pilot, lambda: isinstance(app.screen, PreviewScreen))

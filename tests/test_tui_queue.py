@@ -12,7 +12,7 @@ from core.options import JobOptions
 from session.clips import ClipState
 from tests.scripted_job import FIXED_TIME, ScriptedJob
 from tests.test_tui_snapshots import check_snapshot, frozen  # noqa: F401 (fixture)
-from tests.tui_pilot import NO_TMUX_ENV, TMUX_ENV, screen_text, wait_for
+from tests.tui_pilot import NO_TMUX_ENV, TMUX_ENV, enter_path, screen_text, wait_for
 from tui.app import FramedeckApp
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.path_prompt import PathPrompt
@@ -94,7 +94,7 @@ async def test_queue_keys(tmp_path, monkeypatch) -> None:
         # add a file through the path prompt
         await pilot.press("plus")
         await wait_for(pilot, lambda: isinstance(app.screen, PathPrompt))
-        await pilot.press(*str(extra), "enter")
+        await enter_path(pilot, extra)
         await wait_for(pilot, lambda: app.engine.clips[-1].input == extra)
         assert app.engine.clips[-1].output == Path("out") / "f.mp4"
         # skip the running clip: it asks first

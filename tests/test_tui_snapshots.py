@@ -19,7 +19,7 @@ from core.events import OomBackoff
 from core.options import JobOptions
 from core.telemetry import GpuTelemetry, TorchMemory
 from tests.fake_nvml import GIB, FakeNvml
-from tests.scripted_job import FIXED_TIME, ScriptedJob
+from tests.scripted_job import FIXED_TIME, ScriptedJob, yield_cpu
 from tests.tui_pilot import NO_TMUX_ENV, TMUX_ENV, screen_text, wait_for
 from tui.app import FramedeckApp
 from tui.commands.console import build_link
@@ -80,7 +80,7 @@ def snapshot_app(env: dict[str, str]) -> tuple[FramedeckApp, ScriptedJob, FakeNv
     job = ScriptedJob(pairs=8)
     session = ConsoleSession(
         "clip.mp4", "clip_2x.mp4", JobOptions(), log_path=Path("framedeck.log"), link=link,
-        run_job=job, sleep=lambda s: None, wall=lambda: FIXED_TIME,
+        run_job=job, sleep=yield_cpu, wall=lambda: FIXED_TIME,
     )
     nvml = FakeNvml(["NVIDIA H100 80GB HBM3", "NVIDIA H100 80GB HBM3"])
     torch_reading = TorchMemory(allocated=int(21.4 * GIB), reserved=int(24 * GIB))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
+from textual import events
 from textual.app import App
 from textual.pilot import Pilot
 
@@ -26,6 +28,15 @@ async def wait_for(pilot: Pilot, condition: Callable[[], bool], limit: float = 3
             return
         await pilot.pause(0.02)
     raise AssertionError(f"condition not reached within {limit} s")
+
+
+async def enter_path(pilot: Pilot, path: Path) -> None:
+    """Give the focused path prompt ``path`` and press Enter: the folder arrives as one paste
+    (what a terminal sends when a path is pasted), the file name key by key. Each key waits
+    for the app to be idle (40 ms or more), so typing a whole temporary path took seconds."""
+    pilot.app.post_message(events.Paste(f"{path.parent}{os.sep}"))
+    await pilot.pause()
+    await pilot.press(*path.name, "enter")
 
 
 def make_session(tmp_path: Path, run_job: object = None, **kwargs: object) -> ConsoleSession:
