@@ -41,6 +41,9 @@ def test_tui_headless_queue_uploads_both_and_the_sentinel_lists_them(tmp_path, c
     assert (target / "a.mkv").read_bytes() == (out / "a.mkv").read_bytes()
     assert (target / "b.mkv").read_bytes() == (out / "b.mkv").read_bytes()
     assert "clip" in printed and "failed" in printed
+    # the summary speaks of every output, not only the last clip's
+    assert f"output:   2 of 3 clips written in {out}/" in printed
+    assert f"uploaded: 2 of 2 outputs verified in {target.as_uri().rstrip('/')}/" in printed
 
 
 def test_keep_running_on_failure_keeps_the_machine_up(tmp_path, capsys) -> None:

@@ -231,9 +231,25 @@ class ConsoleSession:
 
     def _uploaded(self) -> str | None:
         watchdog = self.link.watchdog if self.link else None
-        if watchdog is None or watchdog.file_id is None:
+        if watchdog is None:
+            return None
+        files = list(getattr(watchdog, "files", []))
+        if len(files) > 1:  # a queue: every output, not only the last one
+            verified = sum(1 for f in files if f.state.value == "verified")
+            return f"{verified} of {len(files)} outputs verified in {watchdog.target.rstrip('/')}/"
+        if watchdog.file_id is None:
             return None
         return f"{watchdog.target.rstrip('/')}/{watchdog.remote_name}"
+
+    def _output(self) -> str | None:
+        """The output, or for a queue how many were written where (the table lists each)."""
+        if self.table is None:
+            return self.result.output if self.result else None
+        clips = self.engine.snapshot()
+        written = [c for c in clips if c.state.value in ("done", "uploading", "verified")]
+        folders = {str(c.output.parent) for c in written}
+        where = f" in {folders.pop()}/" if len(folders) == 1 else ""
+        return f"{len(written)} of {len(clips)} clips written{where}"
 
     def close(self) -> None:
         """Close the log file; later lines are dropped."""
@@ -241,7 +257,7 @@ class ConsoleSession:
 
     def summary(self) -> SessionSummary:
         return SessionSummary(
-            output=self.result.output if self.result else None,
+            output=self._output(),
             error=self.error,
             log_path=str(self.log_path),
             sentinel=self.link.watchdog.sentinel if self.link else None,
