@@ -3,10 +3,10 @@ left out like one that fails mid-range; the job finishes on the others with the 
 
 from __future__ import annotations
 
-from core.device_job import DevicePool, _warm_model
+from core.device_job import _warm_model
 from core.events import LogRecord
 from tests.clips import all_packets
-from tests.test_devices import clip, options, reference  # noqa: F401  (module fixtures)
+from tests.test_devices import clip, reference, run_on_pool  # noqa: F401  (module fixtures)
 
 
 class WillNotStart:
@@ -26,12 +26,7 @@ def test_a_device_that_fails_to_load_is_left_out_in_one_plain_sentence(clip, ref
         return WillNotStart() if number == 1 else _warm_model(number, device, opts, emit)
 
     out = tmp_path / "out.mp4"
-    events = []
-    pool = DevicePool(["cpu", "cpu"], models=make)
-    try:
-        pool(clip, out, options(), events.append)
-    finally:
-        pool.close()
+    pool, events = run_on_pool(clip, out, make)
     assert all_packets(out) == all_packets(reference)
     warnings = [e.message for e in events if isinstance(e, LogRecord) and e.level == "warning"]
     left_out = [m for m in warnings if m.startswith("worker 1 (cpu) failed and is left out")]

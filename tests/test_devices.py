@@ -131,14 +131,20 @@ def test_two_cpu_workers_give_the_single_device_output(clip, reference, tmp_path
     assert [e for e in events if isinstance(e, JobFinished)] == [result]
 
 
-def test_a_slower_device_takes_fewer_ranges(clip, reference, tmp_path):
-    out = tmp_path / "out.mp4"
-    events = []
-    pool = DevicePool(["cpu", "cpu"], models=slow_models(1, 0.05))
+def run_on_pool(clip: Path, out: Path, models=None) -> tuple[DevicePool, list]:
+    """``clip`` into ``out`` over two CPU workers made by ``models``; the pool (closed) and its events."""
+    events: list = []
+    pool = DevicePool(["cpu", "cpu"], models=models)
     try:
         pool(clip, out, options(), events.append)
     finally:
         pool.close()
+    return pool, events
+
+
+def test_a_slower_device_takes_fewer_ranges(clip, reference, tmp_path):
+    out = tmp_path / "out.mp4"
+    _, events = run_on_pool(clip, out, slow_models(1, 0.05))
     assert packets(out) == packets(reference)
     summary = {m.split(":")[0]: m for e in events if isinstance(e, LogRecord) for m in [e.message]
                if m.endswith("ranges") and "pairs in" in m}

@@ -6,13 +6,12 @@ from __future__ import annotations
 import torch
 
 import core.model_runner as model_runner
-from core.device_job import DevicePool
 from core.interpolators.blend import BlendInterpolator
 from core.memory import BatchChoice
 from core.model_runner import ModelRunner
 from session.warm_model import WarmModel
 from tests.clips import all_packets
-from tests.test_devices import FRAMES, clip, options, reference  # noqa: F401  (module fixtures)
+from tests.test_devices import FRAMES, clip, reference, run_on_pool  # noqa: F401  (module fixtures)
 
 
 class Counting(BlendInterpolator):
@@ -113,12 +112,7 @@ def test_each_worker_drops_a_clips_set_up_once_at_its_end_not_after_every_range(
         return WarmModel(replicas[-1])
 
     out = tmp_path / "out.mp4"
-    events = []
-    pool = DevicePool(["cpu", "cpu"], models=make)
-    try:
-        pool(clip, out, options(), events.append)
-    finally:
-        pool.close()
+    _, events = run_on_pool(clip, out, make)
     assert all_packets(out) == all_packets(reference)
     ranges = [int(e.message.split()[-2]) for e in events
               if getattr(e, "message", "").startswith("worker ") and e.message.endswith(" ranges")]
