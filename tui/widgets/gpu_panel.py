@@ -15,7 +15,7 @@ from textual.widgets import Static
 
 from core.events import WorkerRates
 from core.host_health import HostSample, HostSampler
-from core.telemetry import NVML_UNAVAILABLE, GpuSample, GpuTelemetry, TorchMemory
+from core.telemetry import NVML_UNAVAILABLE, GpuSample, GpuTelemetry, TorchMemory, cuda_index
 from tui.widgets.bars import bar, human_bytes, sparkline
 from tui.widgets.host_lines import host_lines
 
@@ -67,9 +67,8 @@ def rates_by_gpu(workers: WorkerRates | None) -> dict[int, float | None]:
     """Each GPU's worker rate (pairs per second, None before its first pair) by CUDA index."""
     rates: dict[int, float | None] = {}
     for device, _pairs, rate in workers.workers if workers is not None else ():
-        head, _, index = device.partition(":")
-        if head == "cuda" and index.isdigit():
-            rates[int(index)] = rate
+        if (index := cuda_index(device)) is not None:  # a worker names cpu (None) or cuda:N
+            rates[index] = rate
     return rates
 
 
